@@ -1,0 +1,199 @@
+"""The ``green`` command line. It parses arguments and calls the Workbench API; no logic here."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+from functools import wraps
+
+import click
+
+from green.errors import GreenError
+
+DEVICE = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+                      help="Where to train and run; auto uses a CUDA GPU when torch sees one.")
+WORKDIR = click.option("--workdir", type=click.Path(file_okay=False), default="green-runs", show_default=True,
+                       help="Folder holding the baseline, runs, records and report.")
+COUNTRY = click.option("--country", default="USA", show_default=True,
+                       help="ISO-3 country code for grid carbon intensity (codecarbon's offline tables).")
+REGION = click.option("--region", default=None, help="Region within the country (US state, Canadian province).")
+
+
+def task_options(f):
+    """Options that define the baseline task (used by train, and by compress when it must train)."""
+    f = click.option("--seed", type=int, default=42, show_default=True, help="Seed for the split and training.")(f)
+    f = click.option("--quick", is_flag=True, help="Smoke-run budget: 1,200 training rows, 1 epoch, 1,000 test rows.")(f)
+    f = click.option("--label-column", default=None, help="Label column of --data (default: label; embedded: sentiment).")(f)
+    f = click.option("--text-column", default=None, help="Text column of --data (default: text).")(f)
+    f = click.option("--data", default="embedded", show_default=True,
+                     help="CSV or JSONL path, a Hugging Face dataset name, or 'embedded' (38k labelled tweets).")(f)
+    f = click.option("--model", default="embedded", show_default=True,
+                     help="Local model folder or Hugging Face id, or 'embedded' (all-MiniLM-L6-v2).")(f)
+    return f
+
+
+def _setup_output() -> None:
+    from rich.logging import RichHandler
+
+    from green.progress import console
+
+    # green speaks at INFO; libraries (onnxruntime's quantizer logs on the root logger,
+    # transformers and optimum through their own) only when something failed.
+    logging.basicConfig(level=logging.ERROR, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)])
+    logging.getLogger("green").setLevel(logging.INFO)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    warnings.filterwarnings("ignore")  # third-party deprecation chatter is not the user's business
+    warnings.filterwarnings("default", module=r"green(\.|$)")
+    warnings.formatwarning = lambda msg, *a, **k: f"green: warning: {msg}\n"
+
+
+def _workbench(workdir: str, device: str = "auto", country: str = "USA", region: str | None = None):
+    from green.pipeline import Workbench
+
+    return Workbench(workdir, device=device, country=country, region=region)
+
+
+def _print_records(records: list[dict]) -> None:
+    from rich.table import Table
+
+    from green.evaluate.report import HEADERS, summarize, table_rows
+    from green.progress import stdout
+
+    table = Table(*HEADERS, title="green results (* = Pareto frontier)")
+    for row in table_rows(summarize(records)):
+        table.add_row(*row)
+    stdout.print(table)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="green")
+def cli() -> None:
+    """green: compress BERT/BART-class models and measure what it saves in energy."""
+
+
+@cli.command()
+@task_options
+@WORKDIR
+@DEVICE
+@COUNTRY
+@REGION
+def train(model, data, text_column, label_column, quick, seed, workdir, device, country, region) -> None:
+    """Fine-tune and evaluate the baseline classifier in WORKDIR."""
+    wb = _workbench(workdir, device, country, region)
+    record = wb.train(model=model, data=data, text_column=text_column, label_column=label_column, quick=quick, seed=seed)
+    _print_records([record])
+    click.echo(f"record: {record['_file']}")
+
+
+@cli.command()
+@click.option("--recipe", "recipes", multiple=True, required=True,
+              help="Built-in recipe name (see `green recipes list`) or a recipe YAML path; repeatable.")
+@task_options
+@WORKDIR
+@DEVICE
+@COUNTRY
+@REGION
+def compress(recipes, model, data, text_column, label_column, quick, seed, workdir, device, country, region) -> None:
+    """Apply RECIPE(s) to the baseline (trained first if WORKDIR has none) and evaluate each."""
+    from green.recipe import load_recipe
+
+    for r in recipes:
+        load_recipe(r)  # every recipe is validated before any work starts
+    wb = _workbench(workdir, device, country, region)
+    done = []
+    for r in recipes:
+        done.append(wb.compress(r, quick=quick, model=model, data=data, text_column=text_column,
+                                label_column=label_column, seed=seed))
+    from green.records import load_records
+
+    _print_records(load_records(wb.records_dir))
+    for rec in done:
+        click.echo(f"record: {rec['_file']}")
+
+
+@cli.command()
+@WORKDIR
+def report(workdir) -> None:
+    """Write report/pareto.png, pareto.html, results.md and results.json from WORKDIR's records."""
+    from green.evaluate.report import build_report
+
+    wb = _workbench(workdir)
+    if not wb.records_dir.is_dir() or not any(wb.records_dir.glob("*.json")):
+        raise GreenError(f"no records in {wb.workdir}", "run `green compress --recipe int8` first, or pass --workdir")
+    entries, paths = build_report(wb.records_dir, wb.report_dir)
+    from green.records import load_records
+
+    _print_records(load_records(wb.records_dir))
+    for name, path in paths.items():
+        click.echo(f"{name}: {path}")
+
+
+@cli.group()
+def recipes() -> None:
+    """List and show recipes."""
+
+
+@recipes.command("list")
+def recipes_list() -> None:
+    """Built-in recipes with their descriptions."""
+    from rich.table import Table
+
+    from green.progress import stdout
+    from green.recipe import builtin_names, load_recipe
+
+    table = Table("name", "steps", "runs on", "description", title="built-in recipes")
+    for name in builtin_names():
+        r = load_recipe(name)
+        table.add_row(name, " -> ".join(s.name for s in r.steps), r.evaluate.device, r.description)
+    stdout.print(table)
+
+
+@recipes.command("show")
+@click.argument("name")
+def recipes_show(name) -> None:
+    """Print recipe NAME (or a path) as validated YAML, defaults filled in."""
+    import yaml
+
+    from green.recipe import load_recipe
+
+    click.echo(yaml.safe_dump(load_recipe(name).to_dict(), sort_keys=False, width=100))
+
+
+@cli.command()
+def meters() -> None:
+    """Which energy backends this machine has, and why the others are unavailable."""
+    from rich.table import Table
+
+    from green.evaluate.backends.discover import survey
+    from green.progress import stdout
+
+    table = Table("backend", "available", "detail", title="energy backends (best first)")
+    for s in survey():
+        table.add_row(s.name, "yes" if s.available else "no", s.detail)
+    stdout.print(table)
+
+
+def main() -> None:
+    _setup_output()
+    try:
+        cli.main(standalone_mode=False)
+    except GreenError as exc:
+        click.echo(f"green: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("green: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        hint = f"; see `{exc.ctx.command_path} --help`" if getattr(exc, "ctx", None) else ""
+        click.echo(f"green: error: {exc.format_message()}{hint}".replace("\n", " "), err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("green: interrupted; the workdir keeps what finished", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

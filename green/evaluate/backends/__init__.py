@@ -1,0 +1,1 @@
+"""Energy backends: NVML, RAPL, codecarbon's estimate. Chosen once, in ``discover``."""

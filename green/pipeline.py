@@ -1,0 +1,210 @@
+"""The Workbench: the Python API behind every CLI command.
+
+A workdir holds ``baseline/`` (the fine-tuned reference), ``runs/<id>/NN-step/`` (one
+folder per recipe run, each step an artifact), ``records/`` (one JSON per evaluated
+artifact), ``task.json`` (model, data, seed and budget) and ``report/``. Nothing
+already in a workdir is modified: new runs and records are added beside it, and a
+failed run removes only the folder it created.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import uuid
+import warnings
+from pathlib import Path
+
+from green.artifacts import Artifact, atomic_write_json
+from green.data import EMBEDDED, load_task_data
+from green.errors import GreenError
+from green.evaluate.bench import default_settings
+from green.evaluate.energy import EnergyMeter
+from green.evaluate.runtime import resolve_device
+from green.records import new_record_id, write_record
+
+log = logging.getLogger(__name__)
+
+BASELINE = "baseline"
+
+
+class Workbench:
+    """One workdir's baseline, recipe runs and records.
+
+    >>> wb = Workbench("green-runs", device="cpu")
+    >>> wb.train(quick=True)["accuracy"]          # doctest: +SKIP
+    >>> wb.compress("int8")["energy_per_inference_j"]  # doctest: +SKIP
+    """
+
+    def __init__(self, workdir: str | Path = "green-runs", device: str = "auto", country: str = "USA",
+                 region: str | None = None) -> None:
+        self.workdir = Path(workdir).expanduser().resolve()
+        self.device_option = device
+        self.country = country
+        self.region = region
+        self._meters: dict[str, EnergyMeter] = {}
+
+    # -- layout --------------------------------------------------------------------------
+    @property
+    def baseline_dir(self) -> Path:
+        return self.workdir / BASELINE
+
+    @property
+    def records_dir(self) -> Path:
+        return self.workdir / "records"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.workdir / "runs"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.workdir / "report"
+
+    @property
+    def task_file(self) -> Path:
+        return self.workdir / "task.json"
+
+    def has_baseline(self) -> bool:
+        return Artifact.exists(self.baseline_dir) and self.task_file.is_file()
+
+    def meter(self, device: str) -> EnergyMeter:
+        kind = device.split(":")[0]
+        if kind not in self._meters:
+            self._meters[kind] = EnergyMeter.for_device(device, self.country, self.region, crosscheck=True)
+        return self._meters[kind]
+
+    # -- train ---------------------------------------------------------------------------
+    def train(self, model: str | None = None, data: str = EMBEDDED, text_column: str | None = None,
+              label_column: str | None = None, quick: bool = False, seed: int = 42) -> dict:
+        """Fine-tune and evaluate the baseline; returns its record."""
+        from green.models import resolve_model
+        from green.train import choose_budget, train_baseline
+
+        if self.has_baseline() or self.baseline_dir.exists():
+            raise GreenError(
+                f"{self.workdir} already has a baseline",
+                "use another --workdir, or remove its baseline/ folder to train again",
+            )
+        # Validate everything before the first byte is written.
+        model_ref = resolve_model(model)
+        task_data = load_task_data(data, text_column, label_column, seed)
+        device = resolve_device(self.device_option)
+        budget = choose_budget(device, quick)
+        if model_ref and Path(model_ref).is_dir():
+            from green.models import load_tokenizer
+
+            load_tokenizer(model_ref)  # a folder without a tokenizer fails here, not after training
+
+        tmp = self.workdir / f".tmp-baseline-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir(parents=True)
+        try:
+            artifact, summary = train_baseline(model_ref, task_data, tmp, device, budget, self.meter(device), seed)
+            tmp.rename(self.baseline_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        artifact = Artifact.load(self.baseline_dir)
+        artifact.path = self.baseline_dir
+        artifact.save()
+        task = {
+            "model": model or EMBEDDED,
+            "model_ref": model_ref,
+            "data": data,
+            "text_column": text_column,
+            "label_column": label_column,
+            "seed": seed,
+            "budget": budget.name,
+            "max_test_rows": budget.max_test_rows,
+            "quick": quick,
+            "fingerprint": task_data.fingerprint,
+        }
+        atomic_write_json(self.task_file, task)
+        recipe = {"name": BASELINE, "description": f"fine-tuned {task['model']} ({budget.name} budget), PyTorch fp32",
+                  "steps": [{"train": artifact.params}], "evaluate": {"runtime": "torch", "device": "any"}}
+        return self._evaluate(artifact, recipe, device, quick, [dict(artifact.energy, step="train")])
+
+    def ensure_baseline(self, **train_kwargs) -> None:
+        if not self.has_baseline():
+            log.info("no baseline in %s: training one first", self.workdir)
+            self.train(**train_kwargs)
+
+    # -- compress ------------------------------------------------------------------------
+    def compress(self, recipe: str, quick: bool = False, **train_kwargs) -> dict:
+        """Run a recipe on the baseline (training it first if needed) and evaluate the result."""
+        from green.compress import STEPS, StepContext
+        from green.recipe import load_recipe
+
+        spec = load_recipe(recipe)  # a bad recipe fails before any training
+        device, intended = self._placement(spec)
+        self.ensure_baseline(quick=quick, **train_kwargs)
+        task_data = self._task_data()
+
+        run_id = new_record_id(spec.name)
+        run_dir = self.runs_dir / run_id
+        run_dir.mkdir(parents=True)
+        parent = Artifact.load(self.baseline_dir)
+        steps_energy = []
+        meter = self.meter(device)
+        try:
+            for i, step in enumerate(spec.steps, 1):
+                out = run_dir / f"{i:02d}-{step.name}"
+                out.mkdir()
+                ctx = StepContext(out_dir=out, device=device, train_texts=task_data.train.texts, seed=task_data.seed)
+                with meter.window(step.name) as w:
+                    artifact = STEPS[step.name].run(parent, step.config, ctx)
+                artifact.energy = w.to_dict()
+                artifact.save()
+                steps_energy.append(dict(w.to_dict(), step=step.name))
+                parent = artifact
+            atomic_write_json(run_dir / "recipe.json", spec.to_dict() | {"origin": spec.origin})
+            return self._evaluate(parent, spec.to_dict(), device, quick, steps_energy, intended)
+        except BaseException:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+
+    def _placement(self, spec) -> tuple[str, str]:
+        """Where a recipe runs (device) and where it is meant to run (intended)."""
+        want = spec.evaluate.device
+        if want == "cpu":
+            return "cpu", "cpu"
+        device = resolve_device(self.device_option)
+        if want == "cuda" and not device.startswith("cuda"):
+            if spec.evaluate.fallback_device:
+                warnings.warn(f"recipe {spec.name} is meant for a CUDA GPU; none here, running on CPU", stacklevel=2)
+                return "cpu", "cuda"
+            raise GreenError(
+                f"recipe {spec.name!r} needs a CUDA GPU and none is available",
+                "run it on a GPU machine, pick a CPU recipe (int8), or add `fallback_device: cpu` under evaluate",
+            )
+        return device, want if want != "any" else device.split(":")[0]
+
+    # -- evaluation ----------------------------------------------------------------------
+    def _task(self) -> dict:
+        return json.loads(self.task_file.read_text())
+
+    def _task_data(self):
+        task = self._task()
+        data = load_task_data(task["data"], task["text_column"], task["label_column"], task["seed"])
+        if task.get("fingerprint") and data.fingerprint != task["fingerprint"]:
+            warnings.warn("the data file changed since the baseline was trained; accuracy may not compare", stacklevel=2)
+        return data
+
+    def _evaluate(self, artifact: Artifact, recipe: dict, device: str, quick: bool, run_energy: list[dict],
+                  intended: str | None = None) -> dict:
+        from green.evaluate.evaluation import evaluate_artifact
+
+        task = self._task()
+        settings = default_settings(device, quick or task.get("quick", False),
+                                    (recipe.get("evaluate") or {}).get("batch_size"))
+        record = evaluate_artifact(
+            artifact, recipe, self._task_data(), device, self.meter(device), settings,
+            max_test_rows=task.get("max_test_rows"), intended_device=intended, run_energy=run_energy,
+            country=self.country, region=self.region,
+        )
+        baseline_train = Artifact.load(self.baseline_dir).energy
+        record["baseline_run_energy_j"] = baseline_train.get("joules")
+        path = write_record(self.records_dir, record)
+        record["_file"] = str(path)
+        return record

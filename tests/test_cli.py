@@ -1,0 +1,124 @@
+"""End to end through the real CLI: a tiny random BERT, 300 real tweets, two recipes, a report."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import run_green
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, tiny_model_dir, small_csv) -> Path:
+    w = tmp_path_factory.mktemp("runs") / "w"
+    res = run_green("compress", "--recipe", "int8", "--recipe", "fp32-onnx", "--quick", "--model", str(tiny_model_dir),
+                    "--data", str(small_csv), "--workdir", str(w), "--device", "cpu")
+    assert res.returncode == 0, res.stderr[-3000:]
+    res = run_green("report", "--workdir", str(w))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "Pareto" in res.stdout
+    return w
+
+
+def test_report_files_and_keys(workdir):
+    report = workdir / "report"
+    for name in ("pareto.png", "pareto.html", "results.md", "results.json"):
+        assert (report / name).stat().st_size > 0, name
+    assert (report / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    entries = {e["recipe"]: e for e in json.loads((report / "results.json").read_text())}
+    assert set(entries) == {"baseline", "int8", "fp32-onnx"}
+    for e in entries.values():
+        for key in ("recipe", "accuracy", "macro_f1", "size_mb", "latency_ms", "throughput_per_s",
+                    "energy_per_inference_j", "energy_source", "device", "run_energy_j"):
+            assert key in e, key
+        assert e["energy_source"] and e["energy_per_inference_j"] > 0
+        assert e["latency_ms"]["p95"] >= e["latency_ms"]["p50"] > 0
+        assert e["run_energy_j"] > 0
+        # No RAPL or NVML on CI: the figure must say it is an estimate.
+        assert e["energy_estimate"] == (e["energy_source"] == "codecarbon-estimate")
+    assert "| int8" in (report / "results.md").read_text()
+
+
+def test_int8_is_small_and_keeps_accuracy(workdir):
+    entries = {e["recipe"]: e for e in json.loads((workdir / "report" / "results.json").read_text())}
+    assert entries["int8"]["size_mb"] <= 0.35 * entries["fp32-onnx"]["size_mb"]
+    assert abs(entries["int8"]["accuracy"] - entries["fp32-onnx"]["accuracy"]) <= 0.015
+    # fp32 ONNX is the same network as the baseline: same predictions, same accuracy.
+    assert entries["fp32-onnx"]["accuracy"] == pytest.approx(entries["baseline"]["accuracy"], abs=0.01)
+
+
+def test_records_carry_lineage_versions_and_energy_windows(workdir):
+    records = [json.loads(p.read_text()) for p in (workdir / "records").glob("*.json")]
+    int8 = next(r for r in records if r["recipe"] == "int8")
+    assert [s["step"] for s in int8["lineage"]] == ["quantize", "export", "train"]
+    assert [s["step"] for s in int8["run_steps"]] == ["export", "quantize"]
+    assert int8["run_energy_j"] == pytest.approx(sum(s["joules"] for s in int8["run_steps"]))
+    assert int8["device"]["intended"] == "cpu" and int8["device"]["ran_on"] == "cpu"
+    assert int8["device"]["runtime"]["providers"] == ["CPUExecutionProvider"]
+    assert int8["versions"]["torch"] and int8["versions"]["onnxruntime-gpu"]
+    assert "dynamic padding" in int8["sequence_length_policy"]
+    energy = int8["energy"]
+    assert len(energy["windows"]) == energy["repeats"] == 3
+    assert all(w["seconds"] >= 2.0 and w["sequences"] > 0 for w in energy["windows"])
+    assert energy["idle"]["source"] == int8["energy_source"]
+    assert energy["gco2e_per_million"] > 0 and energy["wh_per_million"] > 0
+    onnx_dir = Path(int8["artifact"])
+    assert (onnx_dir / "green-artifact.json").is_file() and (onnx_dir / "quantize_config.json").is_file()
+
+
+def test_second_train_refuses_and_keeps_workdir(workdir, tiny_model_dir, small_csv):
+    before = sorted(p.relative_to(workdir) for p in workdir.rglob("*"))
+    res = run_green("train", "--model", str(tiny_model_dir), "--data", str(small_csv), "--workdir", str(workdir))
+    assert res.returncode == 2
+    assert res.stderr.strip().count("\n") == 0 and "already has a baseline" in res.stderr
+    assert sorted(p.relative_to(workdir) for p in workdir.rglob("*")) == before
+
+
+BAD_RECIPE = "name: bad\ndescription: d\nsteps:\n  - quantize: {method: dynamic-int8, per_chanel: true}\n"
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["compress", "--recipe", "int9"], "unknown recipe 'int9'; did you mean 'int8'?"),
+        (["compress", "--recipe", "{tmp}/syntax.yaml"], "syntax.yaml:2:"),
+        (["compress", "--recipe", "{tmp}/badkey.yaml"], "badkey.yaml:4: steps.0.quantize.per_chanel: unknown key"),
+        (["train", "--data", "{tmp}/nope.csv"], "data file not found"),
+        (["train", "--data", "{csv}", "--text-column", "tweet"], "columns: text, label"),
+        (["train", "--data", "{tmp}/empty.csv"], "no rows"),
+        (["train", "--model", "{tmp}", "--data", "{csv}"], "not a Hugging Face model"),
+        (["train", "--data", "glue"], "offline"),
+        (["report"], "no records"),
+        (["compress", "--recipe", "int8", "--device", "tpu"], "Invalid value for '--device'"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_harmless(tmp_path, small_csv, args, expected):
+    (tmp_path / "syntax.yaml").write_text("name: x\ndescription: a: b\nsteps: []\n")
+    (tmp_path / "badkey.yaml").write_text(BAD_RECIPE)
+    (tmp_path / "empty.csv").write_text("text,label\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "keep.txt").write_text("precious")
+    args = [a.format(tmp=tmp_path, csv=small_csv) for a in args]
+    res = run_green(*args, "--workdir", str(work))
+    assert res.returncode == 2, res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("green: error: ") and expected in lines[0], lines[0]
+    assert "Traceback" not in res.stderr
+    assert sorted(p.name for p in work.iterdir()) == ["keep.txt"]
+    assert (work / "keep.txt").read_text() == "precious"
+
+
+def test_recipes_list_and_show():
+    res = run_green("recipes", "list")
+    assert res.returncode == 0 and "int8" in res.stdout and "fp32-onnx" in res.stdout
+    res = run_green("recipes", "show", "int8")
+    assert res.returncode == 0 and "dynamic-int8" in res.stdout
+
+
+def test_meters_lists_backends_with_reasons():
+    res = run_green("meters")
+    assert res.returncode == 0
+    for name in ("nvml-energy-counter", "rapl", "codecarbon-estimate"):
+        assert name in res.stdout
