@@ -33,9 +33,14 @@ class Encoded:
     def policy(self) -> str:
         return SEQUENCE_POLICY.format(max_length=self.max_length)
 
-    def batch(self, indices: list[int], pad_to: int | None = None) -> dict[str, np.ndarray]:
-        """int64 arrays padded to the longest row (or ``pad_to``) of this batch."""
+    def batch(self, indices: list[int], pad_to: int | None = None, multiple_of: int = 1) -> dict[str, np.ndarray]:
+        """int64 arrays padded to the longest row (or ``pad_to``), rounded up to ``multiple_of``.
+
+        On GPUs a multiple of 8 keeps tensor-core shapes and bounds the number of
+        distinct shapes a session sees (length buckets).
+        """
         width = pad_to or max(len(self.input_ids[i]) for i in indices)
+        width = -(-width // multiple_of) * multiple_of
         ids = np.full((len(indices), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(indices), width), dtype=np.int64)
         for row, i in enumerate(indices):

@@ -98,11 +98,9 @@ def train(model, data, text_column, label_column, quick, seed, workdir, device, 
 @REGION
 def compress(recipes, model, data, text_column, label_column, quick, seed, workdir, device, country, region) -> None:
     """Apply RECIPE(s) to the baseline (trained first if WORKDIR has none) and evaluate each."""
-    from green.recipe import load_recipe
-
-    for r in recipes:
-        load_recipe(r)  # every recipe is validated before any work starts
     wb = _workbench(workdir, device, country, region)
+    for r in recipes:
+        wb.plan(r)  # every recipe is validated and placed before any work starts
     done = []
     for r in recipes:
         done.append(wb.compress(r, quick=quick, model=model, data=data, text_column=text_column,
@@ -129,6 +127,45 @@ def report(workdir) -> None:
     _print_records(load_records(wb.records_dir))
     for name, path in paths.items():
         click.echo(f"{name}: {path}")
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--batch-size", "batch_sizes", type=click.IntRange(min=1), multiple=True,
+              help="Batch size(s) to measure; repeatable. Default: 32 on CPU, 256 on GPU (grid: 1, 32[, 256]).")
+@click.option("--repeats", type=click.IntRange(min=1), default=None, help="Energy windows per cell (default 3 CPU, 5 GPU).")
+@click.option("--min-window-s", type=click.FloatRange(min=0.1), default=None, help="Shortest energy window (default 2 s).")
+@click.option("--grid", is_flag=True, help="Measure a fixed batch x sequence-length grid instead of real lengths.")
+@click.option("--seq-len", "seq_lens", type=click.IntRange(min=2, max=512), multiple=True,
+              help="Sequence lengths for --grid; repeatable (default 32, 64, 128).")
+@WORKDIR
+@DEVICE
+@COUNTRY
+@REGION
+def measure(target, batch_sizes, repeats, min_window_s, grid, seq_lens, workdir, device, country, region) -> None:
+    """Re-measure TARGET: an artifact folder, 'baseline', a run id, or a recipe name (its newest run)."""
+    from rich.table import Table
+
+    from green.progress import stdout
+
+    wb = _workbench(workdir, device, country, region)
+    rec = wb.measure(target, list(batch_sizes) or None, repeats, min_window_s,
+                     (list(seq_lens) or [32, 64, 128]) if grid else None)
+    table = Table("batch", "seq len", "mJ/inference", "spread", "dynamic mJ", "seq/s", "Wh/M", "gCO2e/M",
+                  "GFLOP/inf", "source", "flags",
+                  title=f"{rec['recipe']} on {rec['device']['name']} (idle {rec['idle']['watts'] or 0:.1f} W)")
+    for c in rec["cells"]:
+        def f(v, spec):
+            return "n/a" if v is None else format(v, spec)
+        eff = c.get("efficiency") or {}
+        table.add_row(str(c["batch_size"]), str(c["seq_len"]),
+                      ("~" if c["estimate"] else "") + f(c["per_inference_j"] and c["per_inference_j"] * 1e3, ".3g"),
+                      f(c["spread"], ".1%"), f(c["dynamic_per_inference_j"] and c["dynamic_per_inference_j"] * 1e3, ".3g"),
+                      f(c["throughput_per_s"], ".0f"), f(c["wh_per_million"], ".3g"), f(c["gco2e_per_million"], ".3g"),
+                      f(eff.get("flops_per_inference") and eff["flops_per_inference"] / 1e9, ".3g"),
+                      c["source"], "; ".join(c["flags"]) or "-")
+    stdout.print(table)
+    click.echo(f"record: {rec['_file']}")
 
 
 @cli.group()

@@ -59,14 +59,13 @@ def load_tokenizer(ref: str):
         raise _load_error(ref, exc) from None
 
 
-def load_classifier(ref: str, num_labels: int | None = None, label_names: list[str] | None = None):
+def load_classifier(ref: str, label_names: list[str] | None = None, **kwargs):
     """A sequence classifier; a fresh head is sized to the task when label names are given."""
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
-    kwargs: dict = {}
     if label_names is not None:
-        kwargs = dict(
+        kwargs.update(
             num_labels=len(label_names),
             id2label=dict(enumerate(label_names)),
             label2id={n: i for i, n in enumerate(label_names)},

@@ -22,7 +22,7 @@ from green.errors import GreenError
 from green.evaluate.bench import default_settings
 from green.evaluate.energy import EnergyMeter
 from green.evaluate.runtime import resolve_device
-from green.records import new_record_id, write_record
+from green.records import load_records, new_record_id, write_record
 
 log = logging.getLogger(__name__)
 
@@ -121,23 +121,33 @@ class Workbench:
             "fingerprint": task_data.fingerprint,
         }
         atomic_write_json(self.task_file, task)
-        recipe = {"name": BASELINE, "description": f"fine-tuned {task['model']} ({budget.name} budget), PyTorch fp32",
-                  "steps": [{"train": artifact.params}], "evaluate": {"runtime": "torch", "device": "any"}}
-        return self._evaluate(artifact, recipe, device, quick, [dict(artifact.energy, step="train")])
+        return self._evaluate(artifact, self._baseline_recipe(artifact), device, quick, [dict(artifact.energy, step="train")])
 
     def ensure_baseline(self, **train_kwargs) -> None:
+        """Train the baseline if there is none; evaluate it if that was interrupted."""
         if not self.has_baseline():
             log.info("no baseline in %s: training one first", self.workdir)
             self.train(**train_kwargs)
+            return
+        device = resolve_device(self.device_option)
+        if not any(r["recipe"] == BASELINE and r["device"]["kind"] == device.split(":")[0]
+                   and r.get("kind", "evaluation") == "evaluation" for r in load_records(self.records_dir)):
+            log.info("baseline in %s has no evaluation on %s yet: evaluating it", self.workdir, device)
+            artifact = Artifact.load(self.baseline_dir)
+            self._evaluate(artifact, self._baseline_recipe(artifact), device, train_kwargs.get("quick", False),
+                           [dict(artifact.energy, step="train")])
+
+    def _baseline_recipe(self, artifact: Artifact) -> dict:
+        task = self._task()
+        return {"name": BASELINE, "description": f"fine-tuned {task['model']} ({task['budget']} budget), PyTorch fp32",
+                "steps": [{"train": artifact.params}], "evaluate": {"runtime": "torch", "device": "any"}}
 
     # -- compress ------------------------------------------------------------------------
     def compress(self, recipe: str, quick: bool = False, **train_kwargs) -> dict:
         """Run a recipe on the baseline (training it first if needed) and evaluate the result."""
         from green.compress import STEPS, StepContext
-        from green.recipe import load_recipe
 
-        spec = load_recipe(recipe)  # a bad recipe fails before any training
-        device, intended = self._placement(spec)
+        spec, device, intended = self.plan(recipe)  # a bad recipe fails before any training
         self.ensure_baseline(quick=quick, **train_kwargs)
         task_data = self._task_data()
 
@@ -163,6 +173,14 @@ class Workbench:
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
+
+    def plan(self, recipe: str):
+        """Validate a recipe and decide where it runs, without touching the workdir."""
+        from green.recipe import load_recipe
+
+        spec = load_recipe(recipe)
+        device, intended = self._placement(spec)
+        return spec, device, intended
 
     def _placement(self, spec) -> tuple[str, str]:
         """Where a recipe runs (device) and where it is meant to run (intended)."""
@@ -205,6 +223,57 @@ class Workbench:
         )
         baseline_train = Artifact.load(self.baseline_dir).energy
         record["baseline_run_energy_j"] = baseline_train.get("joules")
+        path = write_record(self.records_dir, record)
+        record["_file"] = str(path)
+        return record
+
+    # -- measure -------------------------------------------------------------------------
+    def resolve_artifact(self, target: str) -> tuple[Artifact, str]:
+        """An artifact folder, ``baseline``, a run id, or a recipe name (its newest run)."""
+        path = Path(target).expanduser()
+        if Artifact.exists(path):
+            art = Artifact.load(path)
+            return art, self._recipe_of(path)
+        if target == BASELINE and self.has_baseline():
+            return Artifact.load(self.baseline_dir), BASELINE
+        runs = sorted(self.runs_dir.glob("*")) if self.runs_dir.is_dir() else []
+        match = [r for r in runs if r.name == target] or [r for r in runs if f"-{target}-" in r.name]
+        if match:
+            steps = sorted(p for p in match[-1].iterdir() if Artifact.exists(p))
+            if steps:
+                return Artifact.load(steps[-1]), self._recipe_of(steps[-1])
+        known = [BASELINE] if self.has_baseline() else []
+        known += sorted({json.loads((r / "recipe.json").read_text())["name"] for r in runs if (r / "recipe.json").is_file()})
+        raise GreenError(
+            f"nothing to measure called {target!r} in {self.workdir}",
+            f"pass an artifact folder or one of: {', '.join(known) or 'none yet (run green compress first)'}",
+        )
+
+    def _recipe_of(self, path: Path) -> str:
+        recipe_file = path.parent / "recipe.json"
+        if recipe_file.is_file():
+            return json.loads(recipe_file.read_text())["name"]
+        return BASELINE if path.resolve() == self.baseline_dir.resolve() else path.name
+
+    def measure(self, target: str, batch_sizes: list[int] | None = None, repeats: int | None = None,
+                min_window_s: float | None = None, grid_lengths: list[int] | None = None) -> dict:
+        """Re-measure an artifact's energy; adds a ``measurement`` record, replaces nothing."""
+        from dataclasses import replace
+
+        from green.evaluate.measure import measure_artifact
+
+        artifact, recipe_name = self.resolve_artifact(target)
+        device = "cpu" if artifact.target_device == "cpu" else resolve_device(self.device_option)
+        settings = default_settings(device)
+        if repeats:
+            settings = replace(settings, repeats=repeats)
+        if min_window_s:
+            settings = replace(settings, min_window_s=min_window_s)
+        batch_sizes = list(batch_sizes or ([1, 32, 256] if grid_lengths and device.startswith("cuda") else
+                                           [1, 32] if grid_lengths else [settings.batch_size]))
+        data = self._task_data() if self.task_file.is_file() else load_task_data(EMBEDDED)
+        record = measure_artifact(artifact, recipe_name, data, device, self.meter(device), settings, batch_sizes,
+                                  grid_lengths, self.country, self.region)
         path = write_record(self.records_dir, record)
         record["_file"] = str(path)
         return record

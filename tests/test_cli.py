@@ -90,6 +90,8 @@ BAD_RECIPE = "name: bad\ndescription: d\nsteps:\n  - quantize: {method: dynamic-
         (["train", "--data", "glue"], "offline"),
         (["report"], "no records"),
         (["compress", "--recipe", "int8", "--device", "tpu"], "Invalid value for '--device'"),
+        (["compress", "--recipe", "int8", "--recipe", "fp16", "--device", "cpu"], "recipe 'fp16' needs a CUDA GPU"),
+        (["compress", "--recipe", "bnb-nf4"], "recipe 'bnb-nf4' needs a CUDA GPU"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_harmless(tmp_path, small_csv, args, expected):
@@ -112,7 +114,9 @@ def test_bad_input_is_one_line_exit_2_and_harmless(tmp_path, small_csv, args, ex
 
 def test_recipes_list_and_show():
     res = run_green("recipes", "list")
-    assert res.returncode == 0 and "int8" in res.stdout and "fp32-onnx" in res.stdout
+    assert res.returncode == 0
+    for name in ("fp16", "int8", "int8-static", "bnb-int8", "bnb-nf4", "fp32-onnx"):
+        assert name in res.stdout, name
     res = run_green("recipes", "show", "int8")
     assert res.returncode == 0 and "dynamic-int8" in res.stdout
 
@@ -122,3 +126,29 @@ def test_meters_lists_backends_with_reasons():
     assert res.returncode == 0
     for name in ("nvml-energy-counter", "rapl", "codecarbon-estimate"):
         assert name in res.stdout
+
+
+def test_measure_adds_a_record_and_replaces_nothing(workdir):
+    before = {p.name: p.read_bytes() for p in (workdir / "records").glob("*.json")}
+    res = run_green("measure", "int8", "--workdir", str(workdir), "--grid", "--seq-len", "16", "--seq-len", "48",
+                    "--batch-size", "1", "--batch-size", "4", "--repeats", "2", "--min-window-s", "0.5")
+    assert res.returncode == 0, res.stderr[-2000:]
+    after = {p.name: p.read_bytes() for p in (workdir / "records").glob("*.json")}
+    assert all(after[name] == data for name, data in before.items())
+    new = [json.loads(after[n]) for n in set(after) - set(before)]
+    assert len(new) == 1 and new[0]["kind"] == "measurement" and new[0]["recipe"] == "int8"
+    cells = new[0]["cells"]
+    assert [(c["batch_size"], c["seq_len"]) for c in cells] == [(1, 16), (4, 16), (1, 48), (4, 48)]
+    assert all(c["per_inference_j"] > 0 and len(c["windows"]) == 2 for c in cells)
+    # Longer sequences cost more arithmetic per inference.
+    assert cells[2]["efficiency"]["flops_per_inference"] > cells[0]["efficiency"]["flops_per_inference"]
+    assert "GFLOP/inf" in res.stdout
+    # The report keeps using evaluation records only.
+    assert run_green("report", "--workdir", str(workdir)).returncode == 0
+    entries = json.loads((workdir / "report" / "results.json").read_text())
+    assert sorted(e["recipe"] for e in entries) == ["baseline", "fp32-onnx", "int8"]
+
+
+def test_measure_unknown_target_lists_choices(workdir):
+    res = run_green("measure", "nope", "--workdir", str(workdir))
+    assert res.returncode == 2 and "baseline" in res.stderr and "int8" in res.stderr

@@ -16,12 +16,23 @@ evaluate:
 
 def test_builtins_validate_and_carry_descriptions():
     names = builtin_names()
-    assert {"int8", "fp32-onnx"} <= set(names)
+    assert {"fp16", "int8", "int8-static", "bnb-int8", "bnb-nf4", "fp32-onnx"} <= set(names)
     for name in names:
         r = load_recipe(name)
         assert r.name == name
         assert len(r.description) > 40
-        assert r.steps[0].name == "export"
+        assert r.steps[0].name in ("export", "bnb")
+
+
+def test_gpu_recipes_say_where_they_run_and_what_they_cost():
+    fp16 = load_recipe("fp16")
+    assert fp16.evaluate.device == "cuda" and fp16.steps[0].config.fp16 and fp16.steps[0].config.for_gpu
+    for name in ("bnb-int8", "bnb-nf4"):
+        r = load_recipe(name)
+        assert r.evaluate.device == "cuda" and r.evaluate.runtime == "torch"
+        assert "Not exportable to ONNX" in r.description and "energy" in r.description
+    static = load_recipe("int8-static")
+    assert static.steps[1].config.method == "static-int8" and static.evaluate.device == "cpu"
 
 
 def test_int8_is_cpu_and_quantizes_per_channel():
@@ -29,7 +40,9 @@ def test_int8_is_cpu_and_quantizes_per_channel():
     assert r.evaluate.device == "cpu"
     assert [s.name for s in r.steps] == ["export", "quantize"]
     assert r.steps[1].config.per_channel is True
-    assert "Gather" in r.steps[1].config.operators
+    from green.compress.quantize import DYNAMIC_INT8_OPS
+
+    assert r.steps[1].config.operators is None and "Gather" in DYNAMIC_INT8_OPS
 
 
 def test_recipe_by_path(tmp_path):

@@ -23,6 +23,7 @@ class ExportConfig(StepConfig):
     optimization_level: Literal[1, 2, 99] = 2
     for_gpu: bool = Field(default=False, description="fusions meant for the CUDA provider")
     fp16: bool = Field(default=False, description="cast weights to fp16 during optimization (GPU only)")
+    fuse_attention: bool = Field(default=True, description="let the optimizer fuse attention (off: for comparisons)")
 
 
 @register_step("export", ExportConfig, "PyTorch -> ONNX (optimum-onnx), with optional ORT fusions")
@@ -51,12 +52,15 @@ def export_onnx(parent: Artifact, config: ExportConfig, ctx: StepContext) -> Art
         from optimum.onnxruntime.configuration import OptimizationConfig
 
         opt = OptimizationConfig(
-            optimization_level=config.optimization_level, optimize_for_gpu=config.for_gpu, fp16=config.fp16
+            optimization_level=config.optimization_level, optimize_for_gpu=config.for_gpu, fp16=config.fp16,
+            disable_attention_fusion=not config.fuse_attention,
         )
         ORTOptimizer.from_pretrained(raw_dir).optimize(save_dir=ctx.out_dir, optimization_config=opt)
         shutil.rmtree(raw_dir)
         model_file = "model_optimized.onnx"
         fusions = fused_op_counts(ctx.out_dir / model_file)
+        if config.fuse_attention and not (fusions["Attention"] or fusions["MultiHeadAttention"]):
+            log.warning("the optimizer fused no attention in %s: expect a slower, unfused graph", ctx.out_dir)
     return Artifact(
         path=ctx.out_dir,
         format="onnx",

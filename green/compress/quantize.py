@@ -17,12 +17,21 @@ DYNAMIC_INT8_OPS = ["MatMul", "Attention", "Gather", "EmbedLayerNormalization"]
 
 
 class QuantizeConfig(StepConfig):
-    method: Literal["dynamic-int8"] = "dynamic-int8"
+    method: Literal["dynamic-int8", "static-int8"] = "dynamic-int8"
     per_channel: bool = Field(default=True, description="one scale per output channel of each weight")
-    operators: list[str] = Field(default_factory=lambda: list(DYNAMIC_INT8_OPS))
+    operators: list[str] | None = Field(default=None, description="op types to quantize; method default when unset")
+    calibration_method: Literal["minmax", "entropy", "percentile"] = Field(
+        default="minmax", description="static only: how activation ranges are chosen from calibration data")
+    calibration_samples: int = Field(default=256, ge=8, le=100_000, description="static only: train rows used")
+    calibration_batch_size: int = Field(default=16, ge=1)
 
 
-@register_step("quantize", QuantizeConfig, "ONNX Runtime int8 quantization (dynamic)")
+#: Static QDQ: the MatMuls, the fused attention weights and the embedding table. Add/Gemm biases
+#: are left alone: int32 bias quantization fails on the pooler of fused BERT graphs.
+STATIC_INT8_OPS = ["MatMul", "Attention", "Gather"]
+
+
+@register_step("quantize", QuantizeConfig, "ONNX Runtime int8 quantization (dynamic, or static QDQ with calibration)")
 def quantize_onnx(parent: Artifact, config: QuantizeConfig, ctx: StepContext) -> Artifact:
     if parent.format != "onnx":
         raise GreenError(f"quantize needs an ONNX artifact, got {parent.format}", "put an export step before quantize")
@@ -32,16 +41,20 @@ def quantize_onnx(parent: Artifact, config: QuantizeConfig, ctx: StepContext) ->
     from green.artifacts import atomic_write_json
 
     model_file = parent.model_file.replace(".onnx", "_quantized.onnx")
-    quantize_dynamic(
-        parent.path / parent.model_file,
-        ctx.out_dir / model_file,
-        op_types_to_quantize=config.operators,
-        per_channel=config.per_channel,
-        weight_type=QuantType.QInt8,
-        # Fused contrib ops (Attention, SkipLayerNormalization) defeat ONNX shape inference;
-        # their outputs are float32, so say so instead of failing.
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
+    # Fused contrib ops (Attention, SkipLayerNormalization) defeat ONNX shape inference;
+    # their outputs are float32, so say so instead of failing.
+    extra = {"DefaultTensorType": onnx.TensorProto.FLOAT}
+    if config.method == "dynamic-int8":
+        quantize_dynamic(
+            parent.path / parent.model_file,
+            ctx.out_dir / model_file,
+            op_types_to_quantize=config.operators or DYNAMIC_INT8_OPS,
+            per_channel=config.per_channel,
+            weight_type=QuantType.QInt8,
+            extra_options=extra,
+        )
+    else:
+        _quantize_static(parent, config, ctx, ctx.out_dir / model_file, extra)
     # The settings that made the model, saved beside it (as optimum's ort_config.json).
     atomic_write_json(ctx.out_dir / "quantize_config.json", config.model_dump() | {"weight_type": "QInt8"})
     return Artifact(
@@ -53,4 +66,47 @@ def quantize_onnx(parent: Artifact, config: QuantizeConfig, ctx: StepContext) ->
         parent=str(parent.path),
         model_file=model_file,
         target_device="cpu",
+    )
+
+
+def _quantize_static(parent: Artifact, config: QuantizeConfig, ctx: StepContext, out_path, extra: dict) -> None:
+    """Static QDQ int8: activation ranges calibrated on a sample of the train split."""
+    import random
+
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    from green.batching import encode, sorted_batches
+    from green.evaluate.evaluation import tokenizer_dir
+    from green.models import load_tokenizer
+
+    if not ctx.train_texts:
+        raise GreenError("static-int8 needs calibration text", "run it through `green compress` on a task with data")
+    texts = list(ctx.train_texts)
+    random.Random(ctx.seed).shuffle(texts)
+    enc = encode(load_tokenizer(str(tokenizer_dir(parent))), texts[: config.calibration_samples])
+    model_path = parent.path / parent.model_file
+    names = [i.name for i in ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"]).get_inputs()]
+    batches = [enc.batch(idx) for idx in sorted_batches(enc.lengths, config.calibration_batch_size)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter(batches)
+
+        def get_next(self):
+            batch = next(self._it, None)
+            return None if batch is None else {k: batch[k] for k in names}
+
+    quantize_static(
+        model_path,
+        out_path,
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        op_types_to_quantize=config.operators or STATIC_INT8_OPS,
+        per_channel=config.per_channel,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                          "percentile": CalibrationMethod.Percentile}[config.calibration_method],
+        extra_options=extra | {"ActivationSymmetric": False, "WeightSymmetric": True},
     )

@@ -32,6 +32,8 @@ class BenchSettings:
     warmup_batches: int = 3
     idle_s: float = 2.0
     max_rows: int = 2000
+    #: Round padded lengths up to this multiple (8 on GPUs: tensor-core shapes, few buckets).
+    pad_multiple: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -45,6 +47,7 @@ def default_settings(device: str, quick: bool = False, batch_size: int | None = 
         latency_samples=50 if quick else (200 if gpu else 100),
         repeats=3 if (quick or not gpu) else 5,
         max_rows=1000 if quick else 2000,
+        pad_multiple=8 if gpu else 1,
     )
 
 
@@ -68,15 +71,15 @@ def measure_latency(runner: Runner, encoded: Encoded, samples: int, warmup: int 
     }
 
 
-def run_window(meter: EnergyMeter, name: str, runner: Runner, batches: list[dict], min_s: float) -> tuple[Measurement, int]:
-    """Cycle through ``batches`` inside one energy window until it lasts ``min_s``."""
+def run_window(meter: EnergyMeter, name: str, runner: Runner, batches: list[dict], sizes: list[int],
+               min_s: float) -> tuple[Measurement, int]:
+    """Cycle through ``batches`` (of ``sizes`` rows) inside one energy window until it lasts ``min_s``."""
     sequences, i = 0, 0
     with meter.window(name) as w:
         start = time.perf_counter()
         while True:
-            batch = batches[i % len(batches)]
-            runner(batch)
-            sequences += len(batch["input_ids"])
+            runner(batches[i % len(batches)])
+            sequences += sizes[i % len(batches)]
             i += 1
             if time.perf_counter() - start >= min_s:
                 break
@@ -97,7 +100,10 @@ def measure_energy(
     """
     order = sorted_batches(encoded.lengths, settings.batch_size)
     random.Random(0).shuffle(order)
-    batches = [encoded.batch(idx) for idx in order]
+    host = [encoded.batch(idx, multiple_of=settings.pad_multiple) for idx in order]
+    sizes = [len(idx) for idx in order]
+    # Inputs are uploaded once where the runner can hold them on its device (IO binding).
+    batches = [runner.prepare(b) for b in host] if hasattr(runner, "prepare") else host
     for batch in batches[: settings.warmup_batches]:
         runner(batch)
     min_s = max(settings.min_window_s, meter.min_window_s)
@@ -105,7 +111,7 @@ def measure_energy(
 
     per_inf, dynamic, throughput, cross, flags, windows = [], [], [], [], [], []
     for r in range(settings.repeats):
-        w, n = run_window(meter, f"bench-b{settings.batch_size}-{r}", runner, batches, min_s)
+        w, n = run_window(meter, f"bench-b{settings.batch_size}-{r}", runner, batches, sizes, min_s)
         windows.append({**w.to_dict(), "sequences": n})
         throughput.append(n / w.seconds)
         flags += [f for f in w.flags if f not in flags]
@@ -136,4 +142,5 @@ def measure_energy(
         "crosscheck_source": meter.crosscheck.source if meter.crosscheck else None,
         "flags": flags,
         "windows": windows,
+        "batch_shapes": [(len(b["input_ids"]), int(b["input_ids"].shape[1])) for b in host],
     }

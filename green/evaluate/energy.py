@@ -62,6 +62,7 @@ class Measurement:
             "name": self.name,
             "seconds": self.seconds,
             "joules": self.joules,
+            "watts": self.watts,
             "source": self.source,
             "estimate": self.estimate,
             "per_domain_j": dict(self.per_domain_j),

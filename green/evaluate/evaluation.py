@@ -61,6 +61,7 @@ def evaluate_artifact(
         preds = predict(runner, enc, 64, progress=lambda n: bar.update(task, advance=n))
     metrics = classification_metrics(preds, test.labels, len(data.label_names))
     bench_enc = encode(tokenizer, test.texts[: settings.max_rows])
+    placement = audit(runner, bench_enc, settings, recipe["name"], device)
     latency = measure_latency(runner, bench_enc, settings.latency_samples)
     if idle is None:
         idle = meter.idle_power_w(settings.idle_s)
@@ -71,6 +72,7 @@ def evaluate_artifact(
     per_inf = energy["per_inference_j"]
     return {
         "record_version": RECORD_VERSION,
+        "kind": "evaluation",
         "id": new_record_id(recipe["name"]),
         "created": now_iso(),
         "recipe": recipe["name"],
@@ -90,8 +92,10 @@ def evaluate_artifact(
         "energy_source": energy["source"],
         "energy_estimate": energy["estimate"],
         "energy_scope": "gpu" if device.startswith("cuda") else "cpu+ram" if energy["estimate"] else "cpu",
+        "placement": placement,
+        "efficiency": model_efficiency(artifact, energy["batch_shapes"], per_inf, device),
         "energy": {
-            **{k: v for k, v in energy.items() if k != "windows"},
+            **{k: v for k, v in energy.items() if k not in ("windows", "batch_shapes")},
             "pareto_uses": "total",
             "wh_per_million": per_inf * 1e6 / 3600.0 if per_inf is not None else None,
             "gco2e_per_million": grams_co2e(per_inf * 1e6, country, region) if per_inf is not None else None,
@@ -116,9 +120,44 @@ def evaluate_artifact(
     }
 
 
+def audit(runner, enc, settings: BenchSettings, recipe_name: str, device: str) -> dict | None:
+    """Where ONNX Runtime ran the graph's nodes; warns when work left the intended device."""
+    import warnings
+
+    from green.batching import sorted_batches
+    from green.evaluate.placement import audit_placement
+    from green.evaluate.runtime import OrtRunner
+
+    if not isinstance(runner, OrtRunner):
+        return None
+    sample = [enc.batch(idx) for idx in sorted_batches(enc.lengths, settings.batch_size)[:3]]
+    placement = audit_placement(runner.model_path, runner.providers, sample, device)
+    if placement["fell_back"]:
+        ops = ", ".join(list(placement["off_device_ops"])[:4])
+        warnings.warn(
+            f"{recipe_name}: {placement['off_device_share']:.0%} of node time ran off "
+            f"{placement['intended_provider']} ({ops}); its energy is measured as it really ran",
+            stacklevel=2,
+        )
+    return placement
+
+
 def tokenizer_dir(artifact: Artifact):
     """The tokenizer is saved with the baseline; ONNX artifacts keep a copy, or use their parent's."""
     for a in artifact.lineage():
         if (a.path / "tokenizer_config.json").is_file():
             return a.path
     return artifact.path
+
+
+def model_efficiency(artifact: Artifact, batch_shapes: list[tuple[int, int]], j_per_inf: float | None, device: str) -> dict | None:
+    """FLOPs per inference and joules per FLOP against the device's floor (None if not an encoder)."""
+    from transformers import AutoConfig
+
+    from green.evaluate.flops import efficiency
+
+    try:
+        config = AutoConfig.from_pretrained(str(tokenizer_dir(artifact)))
+        return efficiency(config, batch_shapes, j_per_inf, device_name(device))
+    except (OSError, ValueError, AttributeError):
+        return None

@@ -18,9 +18,10 @@ BASELINE = "baseline"
 
 
 def latest_per_recipe(records: list[dict]) -> list[dict]:
-    """The newest record of each (recipe, device kind): reruns replace older figures in reports."""
+    """The newest evaluation record of each (recipe, device kind); `green measure` records are kept apart."""
     latest: dict[tuple, dict] = {}
-    for rec in sorted(records, key=lambda r: r.get("created", "")):
+    evaluations = [r for r in records if r.get("kind", "evaluation") == "evaluation"]
+    for rec in sorted(evaluations, key=lambda r: r.get("created", "")):
         latest[(rec["recipe"], rec["device"]["kind"])] = rec
     return sorted(latest.values(), key=lambda r: (r["device"]["kind"], r["recipe"] != BASELINE, r["recipe"]))
 
@@ -59,6 +60,7 @@ def summarize(records: list[dict]) -> list[dict]:
         e["gco2e_per_million"] = rec.get("energy", {}).get("gco2e_per_million")
         e["batch_size"] = rec.get("batch_size")
         e["run_energy_source"] = rec.get("run_energy_source")
+        e["off_device_share"] = (rec.get("placement") or {}).get("off_device_share")
         e["record"] = rec.get("_file")
         entries.append(e)
     by_kind: dict[str, list[int]] = {}
@@ -95,7 +97,8 @@ def table_rows(entries: list[dict]) -> list[list[str]]:
     for e in entries:
         rows.append([
             e["recipe"] + (" *" if e.get("pareto") else ""),
-            e["device"] + ("" if e["intended_device"] in (None, e["device_kind"]) else f" (meant for {e['intended_device']})"),
+            e["device"] + ("" if e["intended_device"] in (None, e["device_kind"]) else f" (meant for {e['intended_device']})")
+            + (f" [{e['off_device_share']:.0%} of node time off-device]" if (e.get("off_device_share") or 0) > 0.01 else ""),
             _fmt(e["accuracy"], ".4f"),
             _fmt(e["macro_f1"], ".4f"),
             _fmt(e["size_mb"], ".1f"),

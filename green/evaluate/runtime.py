@@ -52,12 +52,13 @@ class TorchRunner:
 
     runtime = "torch"
 
-    def __init__(self, model, device: str, dtype: str = "fp32") -> None:
+    def __init__(self, model, device: str, dtype: str = "fp32", move: bool = True) -> None:
         import torch
 
         self.device = device
         self.dtype = dtype
-        self.model = model.to(device).eval()
+        # bitsandbytes models are placed at load time and refuse .to()
+        self.model = (model.to(device) if move else model).eval()
         self._autocast = dtype == "bf16"
         accepted = set(inspect.signature(self.model.forward).parameters)
         self.input_names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in accepted]
@@ -77,11 +78,17 @@ class TorchRunner:
 
 
 class OrtRunner:
-    """An ONNX model in an ONNX Runtime session on the requested execution provider."""
+    """An ONNX model in an ONNX Runtime session on the requested execution provider.
+
+    With ``io_binding`` (the default on CUDA) inputs are bound as device buffers and the
+    output is allocated on the device, so a benchmark can upload its batches once
+    (:meth:`prepare`) and time only the model; only the logits come back to the host.
+    """
 
     runtime = "onnxruntime"
 
-    def __init__(self, model_path: Path, device: str, threads: int | None = None) -> None:
+    def __init__(self, model_path: Path, device: str, threads: int | None = None,
+                 io_binding: bool | None = None) -> None:
         import onnxruntime as ort
 
         if device.startswith("cuda"):
@@ -104,13 +111,38 @@ class OrtRunner:
                 "install onnxruntime-gpu matching your CUDA, or use --device cpu",
             )
         self.device = device
+        self.model_path = Path(model_path)
         self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_name = self.session.get_outputs()[0].name
+        self.io_binding = device.startswith("cuda") if io_binding is None else io_binding
+        self._ort = ort
+        kind, _, index = device.partition(":")
+        self._ort_device = (kind, int(index or 0))
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        return self.session.run(None, {k: batch[k] for k in self.input_names})[0]
+    def prepare(self, batch: dict[str, np.ndarray]) -> dict:
+        """Upload a batch to the session's device once (IO binding); a no-op without it."""
+        if not self.io_binding:
+            return {k: batch[k] for k in self.input_names}
+        kind, index = self._ort_device
+        return {k: self._ort.OrtValue.ortvalue_from_numpy(batch[k], kind, index) for k in self.input_names}
+
+    def __call__(self, batch: dict) -> np.ndarray:
+        if not self.io_binding:
+            return self.session.run(None, {k: batch[k] for k in self.input_names})[0]
+        kind, index = self._ort_device
+        binding = self.session.io_binding()
+        for name in self.input_names:
+            value = batch[name]
+            if isinstance(value, np.ndarray):
+                value = self._ort.OrtValue.ortvalue_from_numpy(value, kind, index)
+            binding.bind_ortvalue_input(name, value)
+        binding.bind_output(self.output_name, kind, index)
+        self.session.run_with_iobinding(binding)
+        return np.asarray(binding.copy_outputs_to_cpu()[0], dtype=np.float32)
 
     def describe(self) -> dict:
-        return {"runtime": "onnxruntime", "providers": self.providers, "device": self.device}
+        return {"runtime": "onnxruntime", "providers": self.providers, "device": self.device,
+                "io_binding": self.io_binding}
 
 
 def open_runner(artifact: Artifact, device: str):
@@ -120,7 +152,9 @@ def open_runner(artifact: Artifact, device: str):
     if artifact.format == "torch":
         from green.models import load_classifier
 
-        model = load_classifier(str(artifact.path))
-        dtype = "bf16" if device.startswith("cuda") and artifact.params.get("precision") == "bf16" else "fp32"
-        return TorchRunner(model, device, dtype)
+        if artifact.params.get("quantization", "").startswith("bnb-"):
+            if not device.startswith("cuda"):
+                raise GreenError(f"{artifact.path} holds bitsandbytes weights, which need a CUDA GPU", "use --device cuda")
+            return TorchRunner(load_classifier(str(artifact.path), device_map={"": device}), device, "bf16", move=False)
+        return TorchRunner(load_classifier(str(artifact.path)), device, "fp32")
     raise GreenError(f"artifact {artifact.path} has unknown format {artifact.format!r}", "re-create it with green")

@@ -1,0 +1,126 @@
+"""Which runtime serves the embedded MiniLM with the least energy per sequence on a GPU?
+
+    python benchmarks/gpu_runtime.py [--batch-sizes 1 32 256] [--out DIR]
+
+In one run, on real tweet lengths (length-sorted batches, dynamic padding): PyTorch
+eager fp32, PyTorch eager bf16, ONNX Runtime fp16 with attention left unfused (the path
+measured on 2026-11-22), and green's `fp16` recipe graph (fused attention, IO binding,
+lengths bucketed to multiples of 8). Energy from green's EnergyMeter (NVML counter on
+NVIDIA GPUs), windows of at least 2 s, repeated. Targets on the H100: green fp16 at most
+0.7x PyTorch bf16's energy per sequence at batch 256 and 0.5x at batch 1.
+Without CUDA it says what it skipped and writes that down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+warnings.filterwarnings("ignore")
+
+from _common import machine, save  # noqa: E402
+
+from green.artifacts import Artifact  # noqa: E402
+from green.batching import encode  # noqa: E402
+from green.compress import STEPS, StepContext  # noqa: E402
+from green.compress.export import ExportConfig  # noqa: E402
+from green.data import load_task_data  # noqa: E402
+from green.evaluate.accuracy import classification_metrics, predict  # noqa: E402
+from green.evaluate.bench import default_settings, measure_energy  # noqa: E402
+from green.evaluate.energy import EnergyMeter  # noqa: E402
+from green.evaluate.runtime import OrtRunner, TorchRunner, resolve_device  # noqa: E402
+from green.models import embedded_model_path, load_classifier, load_tokenizer  # noqa: E402
+
+VARIANTS = ["torch-fp32", "torch-bf16", "ort-fp16-unfused", "green-fp16"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32, 256])
+    ap.add_argument("--model", default=None, help="a fine-tuned baseline folder (default: embedded MiniLM, fresh head)")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+
+    device = resolve_device("auto")
+    if not device.startswith("cuda"):
+        path = save("gpu_runtime", device, {**machine(device), "skipped": VARIANTS,
+                                            "reason": "no CUDA GPU visible to torch"}, args.out)
+        print(f"no CUDA GPU: skipped {', '.join(VARIANTS)} at batch {args.batch_sizes}; wrote {path}")
+        return
+
+    ref = args.model or str(embedded_model_path())
+    labels = ["negative", "neutral", "positive"]
+    data = load_task_data("embedded")
+    tok = load_tokenizer(ref)
+    test = data.test.head(2000)
+    enc = encode(tok, test.texts)
+    meter = EnergyMeter.for_device(device)
+    idle = meter.idle_power_w(5.0)
+    print(f"{device}: idle {idle.watts:.1f} W ({idle.source})")
+
+    work = Path(tempfile.mkdtemp(prefix="green-gpu-"))
+    model = load_classifier(ref, label_names=labels)
+    model.save_pretrained(work / "base")
+    tok.save_pretrained(work / "base")
+    base = Artifact(path=work / "base", format="torch", runtime="torch", step="train")
+    exports = {}
+    for name, fuse in (("ort-fp16-unfused", False), ("green-fp16", True)):
+        out = work / name
+        out.mkdir()
+        cfg = ExportConfig(optimize=True, optimization_level=2, for_gpu=True, fp16=True, fuse_attention=fuse)
+        exports[name] = STEPS["export"].run(base, cfg, StepContext(out, device))
+        print(f"{name}: fused ops {exports[name].extra.get('fused_ops')}")
+
+    runners = {
+        "torch-fp32": lambda: TorchRunner(load_classifier(str(base.path)), device, "fp32"),
+        "torch-bf16": lambda: TorchRunner(load_classifier(str(base.path)), device, "bf16"),
+        "ort-fp16-unfused": lambda: OrtRunner(exports["ort-fp16-unfused"].path / exports["ort-fp16-unfused"].model_file, device, io_binding=False),
+        "green-fp16": lambda: OrtRunner(exports["green-fp16"].path / exports["green-fp16"].model_file, device, io_binding=True),
+    }
+    results = {}
+    reference_preds = None
+    for name, make in runners.items():
+        runner = make()
+        preds = predict(runner, enc, 64)
+        if reference_preds is None:
+            reference_preds = preds
+        results[name] = {"accuracy_vs_labels": classification_metrics(preds, test.labels, 3)["accuracy"],
+                         "agreement_with_fp32": float((preds == reference_preds).mean()), "cells": {}}
+        for b in args.batch_sizes:
+            settings = replace(default_settings(device, batch_size=b), repeats=args.repeats,
+                               pad_multiple=8 if name == "green-fp16" else 1)
+            e = measure_energy(runner, enc, meter, settings, idle=idle)
+            e.pop("batch_shapes")
+            results[name]["cells"][str(b)] = e
+            mj = e["per_inference_j"] * 1e3 if e["per_inference_j"] else float("nan")
+            print(f"{name:18s} b={b:4d}: {mj:8.3f} mJ/seq  {e['throughput_per_s']:9.0f} seq/s  "
+                  f"spread {e['spread'] or 0:.1%}  ({e['source']})")
+        del runner
+
+    ratios = {}
+    for b in args.batch_sizes:
+        g = results["green-fp16"]["cells"][str(b)]["per_inference_j"]
+        t = results["torch-bf16"]["cells"][str(b)]["per_inference_j"]
+        ratios[str(b)] = g / t if g and t else None
+    targets = {"256": 0.7, "1": 0.5}
+    checks = {f"batch {b}: green fp16 <= {lim}x torch bf16": (ratios.get(b) is not None and ratios[b] <= lim)
+              for b, lim in targets.items() if b in ratios}
+    payload = {**machine(device), "what": "MiniLM-L6 classifier, real tweet lengths, energy per sequence",
+               "idle": idle.to_dict(), "fused_ops": {k: v.extra.get("fused_ops") for k, v in exports.items()},
+               "results": results, "green_fp16_vs_torch_bf16": ratios, "checks": checks}
+    path = save("gpu_runtime", device, payload, args.out)
+    for k, ok in checks.items():
+        print(f"  {k}: {'PASS' if ok else 'FAIL'} (ratio {ratios[k.split(':')[0].split()[1]]})")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

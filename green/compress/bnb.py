@@ -1,0 +1,62 @@
+"""bitsandbytes weight quantization in PyTorch: LLM.int8 or 4-bit NF4, CUDA only.
+
+These models stay in PyTorch (they cannot be exported to ONNX). On a model as small as
+MiniLM the dequantization overhead can outweigh the smaller weights, so energy per
+inference may go up: green measures it rather than assuming a saving.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from green.artifacts import Artifact
+from green.compress.registry import StepConfig, StepContext, register_step
+from green.errors import GreenError
+
+
+class BnbConfig(StepConfig):
+    method: Literal["int8", "nf4"] = "int8"
+    compute_dtype: Literal["bf16", "fp16", "fp32"] = Field(default="bf16", description="nf4 only: matmul dtype")
+    double_quant: bool = Field(default=True, description="nf4 only: quantize the quantization constants too")
+    skip_modules: list[str] = Field(default_factory=lambda: ["classifier", "pooler"],
+                                    description="kept in full precision (tiny, and sensitive)")
+
+
+def bnb_quantization_config(config: BnbConfig):
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    if config.method == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=config.skip_modules)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[config.compute_dtype]
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype,
+                              bnb_4bit_use_double_quant=config.double_quant, llm_int8_skip_modules=config.skip_modules)
+
+
+@register_step("bnb", BnbConfig, "bitsandbytes LLM.int8 / NF4 weights in PyTorch (CUDA only)")
+def quantize_bnb(parent: Artifact, config: BnbConfig, ctx: StepContext) -> Artifact:
+    if parent.format != "torch":
+        raise GreenError(f"bnb needs a PyTorch artifact, got {parent.format}", "put bnb first, without export")
+    if not ctx.device.startswith("cuda"):
+        raise GreenError("bitsandbytes quantization needs a CUDA GPU", "run on a GPU machine, or use int8 for CPU")
+    from transformers import AutoModelForSequenceClassification
+
+    from green.models import load_tokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(parent.path), quantization_config=bnb_quantization_config(config), device_map={"": ctx.device}
+    )
+    model.save_pretrained(ctx.out_dir)
+    load_tokenizer(str(parent.path)).save_pretrained(ctx.out_dir)
+    return Artifact(
+        path=ctx.out_dir,
+        format="torch",
+        runtime="torch",
+        step="bnb",
+        params=config.model_dump() | {"quantization": f"bnb-{config.method}"},
+        parent=str(parent.path),
+        model_file="model.safetensors",
+        target_device="cuda",
+    )
