@@ -6,7 +6,6 @@ import logging
 import os
 import sys
 import warnings
-from functools import wraps
 
 import click
 
@@ -127,6 +126,20 @@ def report(workdir) -> None:
     _print_records(load_records(wb.records_dir))
     for name, path in paths.items():
         click.echo(f"{name}: {path}")
+
+
+@cli.command()
+@click.argument("target")
+@WORKDIR
+@DEVICE
+@COUNTRY
+@REGION
+def evaluate(target, workdir, device, country, region) -> None:
+    """Evaluate TARGET again (an artifact folder, 'baseline', a run id or a recipe name); adds a record."""
+    wb = _workbench(workdir, device, country, region)
+    record = wb.evaluate(target)
+    _print_records([record])
+    click.echo(f"record: {record['_file']}")
 
 
 @cli.command()

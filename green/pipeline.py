@@ -232,28 +232,42 @@ class Workbench:
         """An artifact folder, ``baseline``, a run id, or a recipe name (its newest run)."""
         path = Path(target).expanduser()
         if Artifact.exists(path):
-            art = Artifact.load(path)
-            return art, self._recipe_of(path)
+            return Artifact.load(path), self._recipe_of(path)
         if target == BASELINE and self.has_baseline():
             return Artifact.load(self.baseline_dir), BASELINE
-        runs = sorted(self.runs_dir.glob("*")) if self.runs_dir.is_dir() else []
-        match = [r for r in runs if r.name == target] or [r for r in runs if f"-{target}-" in r.name]
-        if match:
-            steps = sorted(p for p in match[-1].iterdir() if Artifact.exists(p))
-            if steps:
-                return Artifact.load(steps[-1]), self._recipe_of(steps[-1])
-        known = [BASELINE] if self.has_baseline() else []
-        known += sorted({json.loads((r / "recipe.json").read_text())["name"] for r in runs if (r / "recipe.json").is_file()})
+        runs = {r: _run_recipe(r) for r in sorted(self.runs_dir.glob("*"))} if self.runs_dir.is_dir() else {}
+        # Folder names are <stamp>-<recipe>-<id>, and recipe names can prefix each other
+        # (int8, int8-static): match on the recipe each run recorded, not on the name.
+        match = [r for r in runs if r.name == target] or [r for r, name in runs.items() if name == target]
+        steps = sorted(p for p in match[-1].iterdir() if Artifact.exists(p)) if match else []
+        if steps:
+            return Artifact.load(steps[-1]), runs[match[-1]]
+        known = ([BASELINE] if self.has_baseline() else []) + sorted({n for n in runs.values() if n})
         raise GreenError(
             f"nothing to measure called {target!r} in {self.workdir}",
             f"pass an artifact folder or one of: {', '.join(known) or 'none yet (run green compress first)'}",
         )
 
-    def _recipe_of(self, path: Path) -> str:
-        recipe_file = path.parent / "recipe.json"
-        if recipe_file.is_file():
-            return json.loads(recipe_file.read_text())["name"]
-        return BASELINE if path.resolve() == self.baseline_dir.resolve() else path.name
+    def evaluate(self, target: str) -> dict:
+        """Evaluate an artifact again (accuracy, latency, energy); adds an evaluation record."""
+        artifact, recipe_name = self.resolve_artifact(target)
+        if recipe_name == BASELINE:
+            recipe = self._baseline_recipe(artifact)
+        else:
+            recipe_file = artifact.path.parent / "recipe.json"
+            recipe = json.loads(recipe_file.read_text()) if recipe_file.is_file() else {"name": recipe_name}
+        want = (recipe.get("evaluate") or {}).get("device", "any")
+        device = "cpu" if want == "cpu" else resolve_device(self.device_option)
+        steps = [dict(a.energy, step=a.step) for a in reversed(artifact.lineage()) if a.step != "train"]
+        if recipe_name == BASELINE:
+            steps = [dict(artifact.energy, step="train")]
+        return self._evaluate(artifact, recipe, device, False, steps, want if want != "any" else None)
+
+    def _recipe_of(self, artifact_dir: Path) -> str:
+        """The recipe that made an artifact: its run's recipe.json, or ``baseline``."""
+        if artifact_dir.resolve() == self.baseline_dir.resolve():
+            return BASELINE
+        return _run_recipe(artifact_dir.parent) or artifact_dir.name
 
     def measure(self, target: str, batch_sizes: list[int] | None = None, repeats: int | None = None,
                 min_window_s: float | None = None, grid_lengths: list[int] | None = None) -> dict:
@@ -277,3 +291,9 @@ class Workbench:
         path = write_record(self.records_dir, record)
         record["_file"] = str(path)
         return record
+
+
+def _run_recipe(run_dir: Path) -> str | None:
+    """The recipe name a run folder recorded, or None for anything else."""
+    recipe_file = run_dir / "recipe.json"
+    return json.loads(recipe_file.read_text())["name"] if recipe_file.is_file() else None

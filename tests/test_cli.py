@@ -11,7 +11,8 @@ from conftest import run_green
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, tiny_model_dir, small_csv) -> Path:
     w = tmp_path_factory.mktemp("runs") / "w"
-    res = run_green("compress", "--recipe", "int8", "--recipe", "fp32-onnx", "--quick", "--model", str(tiny_model_dir),
+    res = run_green("compress", "--recipe", "int8", "--recipe", "fp32-onnx", "--recipe", "int8-static", "--quick",
+                    "--model", str(tiny_model_dir),
                     "--data", str(small_csv), "--workdir", str(w), "--device", "cpu")
     assert res.returncode == 0, res.stderr[-3000:]
     res = run_green("report", "--workdir", str(w))
@@ -26,7 +27,7 @@ def test_report_files_and_keys(workdir):
         assert (report / name).stat().st_size > 0, name
     assert (report / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     entries = {e["recipe"]: e for e in json.loads((report / "results.json").read_text())}
-    assert set(entries) == {"baseline", "int8", "fp32-onnx"}
+    assert set(entries) == {"baseline", "int8", "fp32-onnx", "int8-static"}
     for e in entries.values():
         for key in ("recipe", "accuracy", "macro_f1", "size_mb", "latency_ms", "throughput_per_s",
                     "energy_per_inference_j", "energy_source", "device", "run_energy_j"):
@@ -43,6 +44,8 @@ def test_int8_is_small_and_keeps_accuracy(workdir):
     entries = {e["recipe"]: e for e in json.loads((workdir / "report" / "results.json").read_text())}
     assert entries["int8"]["size_mb"] <= 0.35 * entries["fp32-onnx"]["size_mb"]
     assert abs(entries["int8"]["accuracy"] - entries["fp32-onnx"]["accuracy"]) <= 0.015
+    assert abs(entries["int8-static"]["accuracy"] - entries["fp32-onnx"]["accuracy"]) <= 0.015
+    assert entries["int8-static"]["size_mb"] <= 0.35 * entries["fp32-onnx"]["size_mb"]
     # fp32 ONNX is the same network as the baseline: same predictions, same accuracy.
     assert entries["fp32-onnx"]["accuracy"] == pytest.approx(entries["baseline"]["accuracy"], abs=0.01)
 
@@ -159,7 +162,17 @@ def test_measure_adds_a_record_and_replaces_nothing(workdir):
     assert run_green("report", "--workdir", str(workdir)).returncode == 0
     entries = json.loads((workdir / "report" / "results.json").read_text())
     assert "measure-int8" not in {e["recipe"] for e in entries}
-    assert {"baseline", "fp32-onnx", "int8"} <= {e["recipe"] for e in entries}
+    assert {"baseline", "fp32-onnx", "int8", "int8-static"} <= {e["recipe"] for e in entries}
+
+
+def test_evaluate_again_adds_an_evaluation_record(workdir):
+    before = set((workdir / "records").glob("*.json"))
+    res = run_green("evaluate", "int8", "--workdir", str(workdir))
+    assert res.returncode == 0, res.stderr[-2000:]
+    (new,) = set((workdir / "records").glob("*.json")) - before
+    rec = json.loads(new.read_text())
+    assert rec["kind"] == "evaluation" and rec["recipe"] == "int8"
+    assert [s["step"] for s in rec["run_steps"]] == ["export", "quantize"]
 
 
 def test_measure_unknown_target_lists_choices(workdir):

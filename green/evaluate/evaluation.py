@@ -115,6 +115,7 @@ def evaluate_artifact(
         "run_energy_source": "+".join(sorted({s.get("source", "none") for s in steps})) or None,
         "run_energy_kwh": (sum(run_j) / J_PER_KWH) if steps and all(j is not None for j in run_j) else None,
         "run_gco2e": grams_co2e(sum(run_j), country, region) if steps and all(j is not None for j in run_j) else None,
+        "run_seconds": sum(s.get("seconds") or 0.0 for s in steps) if steps else None,
         "run_steps": steps,
         "bench_settings": settings.to_dict(),
         "versions": package_versions(),

@@ -56,6 +56,8 @@ def summarize(records: list[dict]) -> list[dict]:
         e["intended_device"] = rec["device"].get("intended")
         e["energy_estimate"] = rec.get("energy_estimate", False)
         e["energy_spread"] = rec.get("energy", {}).get("spread")
+        repeats = rec.get("energy", {}).get("per_inference_j_repeats") or []
+        e["energy_range_j"] = [min(repeats), max(repeats)] if repeats else None
         e["dynamic_energy_per_inference_j"] = rec.get("energy", {}).get("dynamic_per_inference_j")
         e["gco2e_per_million"] = rec.get("energy", {}).get("gco2e_per_million")
         e["batch_size"] = rec.get("batch_size")
@@ -66,7 +68,7 @@ def summarize(records: list[dict]) -> list[dict]:
     by_kind: dict[str, list[int]] = {}
     for i, e in enumerate(entries):
         by_kind.setdefault(e["device_kind"], []).append(i)
-    for kind, idx in by_kind.items():
+    for idx in by_kind.values():
         group = [entries[i] for i in idx]
         front = pareto_front(group)
         base = next((e for e in group if e["recipe"] == BASELINE), None)
@@ -106,6 +108,7 @@ def table_rows(entries: list[dict]) -> list[list[str]]:
             _fmt(e["throughput_per_s"], ".0f"),
             _energy_label(e),
             _fmt(e["energy_vs_baseline"], ".2f") + ("x" if e["energy_vs_baseline"] is not None else ""),
+            _fmt(e.get("gco2e_per_million"), ".3g"),
             _fmt(e["run_energy_j"], ".0f"),
             _fmt(e["payback_inferences"], ".3g", "-"),
         ])
@@ -113,7 +116,7 @@ def table_rows(entries: list[dict]) -> list[list[str]]:
 
 
 HEADERS = ["recipe", "device", "accuracy", "macro-F1", "size MB", "latency p50/p95 ms (b=1)", "seq/s",
-           "mJ/inference (source)", "vs baseline", "run J", "payback (inferences)"]
+           "mJ/inference (source)", "vs baseline", "gCO2e per M", "run J", "payback (inferences)"]
 
 
 def write_markdown(entries: list[dict], path: Path) -> None:
@@ -148,18 +151,22 @@ def plot_pareto(entries: list[dict], png: Path, html_path: Path) -> None:
         for e in group:
             x, y = e["energy_per_inference_j"] * 1e3, e["accuracy"]
             base = e["recipe"] == BASELINE
+            if e.get("energy_range_j"):  # the spread of the repeated windows
+                lo, hi = (v * 1e3 for v in e["energy_range_j"])
+                ax.plot([lo, hi], [y, y], color=color, alpha=0.35, lw=2, zorder=2)
             ax.scatter([x], [y], s=140 if base else 70, marker="*" if base else "o",
                        facecolors="none" if e["energy_estimate"] else color, edgecolors=color, zorder=3)
-            ax.annotate(e["recipe"] + (" (baseline)" if base else ""), (x, y), textcoords="offset points",
-                        xytext=(6, 6), fontsize=8)
+            ax.annotate(e["recipe"], (x, y), textcoords="offset points", xytext=(6, 6), fontsize=8)
     ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.LogFormatter(labelOnlyBase=False))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
     ax.margins(x=0.15, y=0.1)
     ax.set_xlabel("total energy per inference (mJ, log scale)")
     ax.set_ylabel("test accuracy")
     sources = sorted({e["energy_source"] for e in entries})
     estimated = any(e["energy_estimate"] for e in entries)
-    ax.set_title("Accuracy vs energy per inference" + (" (hollow = estimate)" if estimated else ""), fontsize=11)
+    ax.set_title("Accuracy vs energy per inference (star = baseline, bar = repeat spread"
+                 + (", hollow = estimate)" if estimated else ")"), fontsize=10)
     fig.text(0.01, 0.01, "energy source: " + ", ".join(sources), fontsize=7, color="gray")
     ax.grid(True, which="both", alpha=0.3)
     if any(e.get("pareto") for e in entries):

@@ -52,7 +52,7 @@ def survey(nvml: Any | None = None, rapl_root: Path = POWERCAP) -> list[BackendS
         if lib is None:
             out.append(BackendStatus(cls.source, False, why))
             continue
-        backend, detail = _try(lambda: cls(lib))
+        backend, detail = _try(lambda cls=cls: cls(lib))
         out.append(BackendStatus(cls.source, backend is not None, detail))
         if backend is not None:
             backend.close()
