@@ -4,8 +4,8 @@
 
 In one run, on real tweet lengths (length-sorted batches, dynamic padding): PyTorch
 eager fp32, PyTorch eager bf16, ONNX Runtime fp16 with attention left unfused (the path
-measured on 2026-11-22), and green's `fp16` recipe graph (fused attention, IO binding,
-lengths bucketed to multiples of 8). Energy from green's EnergyMeter (NVML counter on
+measured on 2026-11-22), the fused graph with IO binding alone, and green's `fp16`
+recipe as it runs (fused attention, lengths bucketed to multiples of 8, CUDA graphs). Energy from green's EnergyMeter (NVML counter on
 NVIDIA GPUs), windows of at least 2 s, repeated. Targets on the H100: green fp16 at most
 0.7x PyTorch bf16's energy per sequence at batch 256 and 0.5x at batch 1.
 Without CUDA it says what it skipped and writes that down.
@@ -35,10 +35,11 @@ from green.data import load_task_data  # noqa: E402
 from green.evaluate.accuracy import classification_metrics, predict  # noqa: E402
 from green.evaluate.bench import default_settings, measure_energy  # noqa: E402
 from green.evaluate.energy import EnergyMeter  # noqa: E402
+from green.evaluate.cudagraph import CudaGraphOrtRunner  # noqa: E402
 from green.evaluate.runtime import OrtRunner, TorchRunner, resolve_device  # noqa: E402
 from green.models import embedded_model_path, load_classifier, load_tokenizer  # noqa: E402
 
-VARIANTS = ["torch-fp32", "torch-bf16", "ort-fp16-unfused", "green-fp16"]
+VARIANTS = ["torch-fp32", "torch-bf16", "ort-fp16-unfused", "green-fp16-iobinding", "green-fp16"]
 
 
 def main() -> None:
@@ -72,31 +73,36 @@ def main() -> None:
     tok.save_pretrained(work / "base")
     base = Artifact(path=work / "base", format="torch", runtime="torch", step="train")
     exports = {}
-    for name, fuse in (("ort-fp16-unfused", False), ("green-fp16", True)):
+    for name, fuse in (("ort-fp16-unfused", False), ("fused", True)):
         out = work / name
         out.mkdir()
         cfg = ExportConfig(optimize=True, optimization_level=2, for_gpu=True, fp16=True, fuse_attention=fuse)
         exports[name] = STEPS["export"].run(base, cfg, StepContext(out, device))
         print(f"{name}: fused ops {exports[name].extra.get('fused_ops')}")
 
+    def onnx_file(name: str) -> Path:
+        return exports[name].path / exports[name].model_file
+
     runners = {
         "torch-fp32": lambda: TorchRunner(load_classifier(str(base.path)), device, "fp32"),
         "torch-bf16": lambda: TorchRunner(load_classifier(str(base.path)), device, "bf16"),
-        "ort-fp16-unfused": lambda: OrtRunner(exports["ort-fp16-unfused"].path / exports["ort-fp16-unfused"].model_file, device, io_binding=False),
-        "green-fp16": lambda: OrtRunner(exports["green-fp16"].path / exports["green-fp16"].model_file, device, io_binding=True),
+        "ort-fp16-unfused": lambda: OrtRunner(onnx_file("ort-fp16-unfused"), device, io_binding=False),
+        "green-fp16-iobinding": lambda: OrtRunner(onnx_file("fused"), device, io_binding=True),
+        "green-fp16": lambda: CudaGraphOrtRunner(onnx_file("fused"), device),
     }
     results = {}
     reference_preds = None
     for name, make in runners.items():
         runner = make()
-        preds = predict(runner, enc, 64)
+        bucket = 8 if name.startswith("green") else 1
+        preds = predict(runner, enc, 64, multiple_of=bucket)
         if reference_preds is None:
             reference_preds = preds
         results[name] = {"accuracy_vs_labels": classification_metrics(preds, test.labels, 3)["accuracy"],
                          "agreement_with_fp32": float((preds == reference_preds).mean()), "cells": {}}
         for b in args.batch_sizes:
             settings = replace(default_settings(device, batch_size=b), repeats=args.repeats,
-                               pad_multiple=8 if name == "green-fp16" else 1)
+                               pad_multiple=bucket)
             e = measure_energy(runner, enc, meter, settings, idle=idle)
             e.pop("batch_shapes")
             results[name]["cells"][str(b)] = e

@@ -29,6 +29,7 @@ class EvaluateSettings(BaseModel):
         default=None, description="where to run when the intended device is absent (else: an error)"
     )
     batch_size: int | None = Field(default=None, ge=1, description="throughput batch; device default when unset")
+    cuda_graphs: bool = Field(default=False, description="ONNX Runtime on CUDA: replay captured CUDA graphs per shape")
 
 
 class RecipeStep(BaseModel):

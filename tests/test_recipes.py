@@ -27,6 +27,7 @@ def test_builtins_validate_and_carry_descriptions():
 def test_gpu_recipes_say_where_they_run_and_what_they_cost():
     fp16 = load_recipe("fp16")
     assert fp16.evaluate.device == "cuda" and fp16.steps[0].config.fp16 and fp16.steps[0].config.for_gpu
+    assert fp16.evaluate.cuda_graphs
     for name in ("bnb-int8", "bnb-nf4"):
         r = load_recipe(name)
         assert r.evaluate.device == "cuda" and r.evaluate.runtime == "torch"

@@ -134,3 +134,10 @@ def test_padding_rounds_up_to_bucket():
     enc = Encoded([[1, 2, 3], [4, 5, 6, 7, 8]], pad_id=0, max_length=128)
     b = enc.batch([0, 1], multiple_of=8)
     assert b["input_ids"].shape == (2, 8) and b["attention_mask"].sum() == 8
+
+
+def test_cuda_graph_runner_refuses_without_a_gpu(exported):
+    from green.evaluate.cudagraph import CudaGraphOrtRunner
+
+    with pytest.raises(GreenError, match="CUDA graphs need"):
+        CudaGraphOrtRunner(exported.path / exported.model_file, "cpu")

@@ -14,11 +14,12 @@ def predict(
     encoded: Encoded,
     batch_size: int = 64,
     progress: Callable[[int], None] | None = None,
+    multiple_of: int = 1,
 ) -> np.ndarray:
     """Class ids for every row of ``encoded``, in the original row order."""
     preds = np.empty(len(encoded), dtype=np.int64)
     for idx in sorted_batches(encoded.lengths, batch_size):
-        logits = runner(encoded.batch(idx))
+        logits = runner(encoded.batch(idx, multiple_of=multiple_of))
         preds[idx] = logits.argmax(axis=-1)
         if progress:
             progress(len(idx))

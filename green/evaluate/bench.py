@@ -51,10 +51,11 @@ def default_settings(device: str, quick: bool = False, batch_size: int | None = 
     )
 
 
-def measure_latency(runner: Runner, encoded: Encoded, samples: int, warmup: int = 5) -> dict:
+def measure_latency(runner: Runner, encoded: Encoded, samples: int, warmup: int = 5, multiple_of: int = 1) -> dict:
     """Batch-1 latency over the first ``samples`` rows (a random sample of real lengths)."""
     n = min(samples, len(encoded))
-    rows = [encoded.batch([i]) for i in range(n)]
+    rows = [encoded.batch([i], multiple_of=multiple_of) for i in range(n)]
+    rows = [runner.prepare(r) for r in rows] if hasattr(runner, "prepare") else rows
     for batch in rows[:warmup]:
         runner(batch)
     times = []

@@ -54,15 +54,15 @@ def evaluate_artifact(
     tokenizer = load_tokenizer(str(tokenizer_dir(artifact)))
     test = data.test.head(max_test_rows)
     enc = encode(tokenizer, test.texts)
-    runner = open_runner(artifact, device)
+    runner = open_runner(artifact, device, cuda_graphs=bool((recipe.get("evaluate") or {}).get("cuda_graphs")))
 
     with progress_bar() as bar:
         task = bar.add_task(f"accuracy ({recipe['name']})", total=len(test))
-        preds = predict(runner, enc, 64, progress=lambda n: bar.update(task, advance=n))
+        preds = predict(runner, enc, 64, progress=lambda n: bar.update(task, advance=n), multiple_of=settings.pad_multiple)
     metrics = classification_metrics(preds, test.labels, len(data.label_names))
     bench_enc = encode(tokenizer, test.texts[: settings.max_rows])
     placement = audit(runner, bench_enc, settings, recipe["name"], device)
-    latency = measure_latency(runner, bench_enc, settings.latency_samples)
+    latency = measure_latency(runner, bench_enc, settings.latency_samples, multiple_of=settings.pad_multiple)
     if idle is None:
         idle = meter.idle_power_w(settings.idle_s)
     energy = measure_energy(runner, bench_enc, meter, settings, idle=idle)
@@ -128,9 +128,7 @@ def audit(runner, enc, settings: BenchSettings, recipe_name: str, device: str) -
 
     from green.batching import sorted_batches
     from green.evaluate.placement import audit_placement
-    from green.evaluate.runtime import OrtRunner
-
-    if not isinstance(runner, OrtRunner):
+    if not hasattr(runner, "model_path"):  # a PyTorch runner: nothing for ONNX Runtime to place
         return None
     sample = [enc.batch(idx) for idx in sorted_batches(enc.lengths, settings.batch_size)[:3]]
     placement = audit_placement(runner.model_path, runner.providers, sample, device)

@@ -145,9 +145,13 @@ class OrtRunner:
                 "io_binding": self.io_binding}
 
 
-def open_runner(artifact: Artifact, device: str):
+def open_runner(artifact: Artifact, device: str, cuda_graphs: bool = False):
     """Load ``artifact`` in the runtime its manifest names, on ``device``."""
     if artifact.format == "onnx":
+        if cuda_graphs and device.startswith("cuda"):
+            from green.evaluate.cudagraph import CudaGraphOrtRunner
+
+            return CudaGraphOrtRunner(artifact.path / artifact.model_file, device)
         return OrtRunner(artifact.path / artifact.model_file, device)
     if artifact.format == "torch":
         from green.models import load_classifier
