@@ -82,7 +82,7 @@ class Workbench:
         from green.models import resolve_model
         from green.train import choose_budget, train_baseline
 
-        if self.has_baseline() or self.baseline_dir.exists():
+        if self.baseline_dir.exists():
             raise GreenError(
                 f"{self.workdir} already has a baseline",
                 "use another --workdir, or remove its baseline/ folder to train again",
@@ -100,7 +100,7 @@ class Workbench:
         tmp = self.workdir / f".tmp-baseline-{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True)
         try:
-            artifact, summary = train_baseline(model_ref, task_data, tmp, device, budget, self.meter(device), seed)
+            train_baseline(model_ref, task_data, tmp, device, budget, self.meter(device), seed)
             tmp.rename(self.baseline_dir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
