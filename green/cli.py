@@ -20,6 +20,11 @@ COUNTRY = click.option("--country", default="USA", show_default=True,
 REGION = click.option("--region", default=None, help="Region within the country (US state, Canadian province).")
 
 
+def machine_options(f):
+    """--workdir, --device, --country and --region: every command that runs or measures a model."""
+    return WORKDIR(DEVICE(COUNTRY(REGION(f))))
+
+
 def task_options(f):
     """Options that define the baseline task (used by train, and by compress when it must train)."""
     f = click.option("--seed", type=int, default=42, show_default=True, help="Seed for the split and training.")(f)
@@ -75,10 +80,7 @@ def cli() -> None:
 
 @cli.command()
 @task_options
-@WORKDIR
-@DEVICE
-@COUNTRY
-@REGION
+@machine_options
 def train(model, data, text_column, label_column, quick, seed, workdir, device, country, region) -> None:
     """Fine-tune and evaluate the baseline classifier in WORKDIR."""
     wb = _workbench(workdir, device, country, region)
@@ -91,10 +93,7 @@ def train(model, data, text_column, label_column, quick, seed, workdir, device, 
 @click.option("--recipe", "recipes", multiple=True, required=True,
               help="Built-in recipe name (see `green recipes list`) or a recipe YAML path; repeatable.")
 @task_options
-@WORKDIR
-@DEVICE
-@COUNTRY
-@REGION
+@machine_options
 def compress(recipes, model, data, text_column, label_column, quick, seed, workdir, device, country, region) -> None:
     """Apply RECIPE(s) to the baseline (trained first if WORKDIR has none) and evaluate each."""
     wb = _workbench(workdir, device, country, region)
@@ -130,10 +129,7 @@ def report(workdir) -> None:
 
 @cli.command()
 @click.argument("target")
-@WORKDIR
-@DEVICE
-@COUNTRY
-@REGION
+@machine_options
 def evaluate(target, workdir, device, country, region) -> None:
     """Evaluate TARGET again (an artifact folder, 'baseline', a run id or a recipe name); adds a record."""
     wb = _workbench(workdir, device, country, region)
@@ -151,10 +147,7 @@ def evaluate(target, workdir, device, country, region) -> None:
 @click.option("--grid", is_flag=True, help="Measure a fixed batch x sequence-length grid instead of real lengths.")
 @click.option("--seq-len", "seq_lens", type=click.IntRange(min=2, max=512), multiple=True,
               help="Sequence lengths for --grid; repeatable (default 32, 64, 128).")
-@WORKDIR
-@DEVICE
-@COUNTRY
-@REGION
+@machine_options
 def measure(target, batch_sizes, repeats, min_window_s, grid, seq_lens, workdir, device, country, region) -> None:
     """Re-measure TARGET: an artifact folder, 'baseline', a run id, or a recipe name (its newest run)."""
     from rich.table import Table

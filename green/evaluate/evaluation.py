@@ -69,6 +69,8 @@ def evaluate_artifact(
 
     steps = run_energy or []
     run_j = [s.get("joules") for s in steps]
+    # The run's energy is known only when every step that made the artifact was measured.
+    run_total = sum(run_j) if steps and all(j is not None for j in run_j) else None
     per_inf = energy["per_inference_j"]
     return {
         "record_version": RECORD_VERSION,
@@ -111,10 +113,10 @@ def evaluate_artifact(
             "ran_on": device,
             "runtime": runner.describe(),
         },
-        "run_energy_j": sum(run_j) if steps and all(j is not None for j in run_j) else None,
+        "run_energy_j": run_total,
         "run_energy_source": "+".join(sorted({s.get("source", "none") for s in steps})) or None,
-        "run_energy_kwh": (sum(run_j) / J_PER_KWH) if steps and all(j is not None for j in run_j) else None,
-        "run_gco2e": grams_co2e(sum(run_j), country, region) if steps and all(j is not None for j in run_j) else None,
+        "run_energy_kwh": run_total / J_PER_KWH if run_total is not None else None,
+        "run_gco2e": grams_co2e(run_total, country, region) if run_total is not None else None,
         "run_seconds": sum(s.get("seconds") or 0.0 for s in steps) if steps else None,
         "run_steps": steps,
         "bench_settings": settings.to_dict(),
