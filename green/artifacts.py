@@ -74,6 +74,10 @@ class Artifact:
         payload = asdict(self)
         payload["path"] = str(self.path)
         payload["size_bytes"] = self.size_bytes
+        # The parent link is stored relative to this folder, so a workdir can be moved or
+        # copied whole and keep its lineage; a parent outside the workdir stays absolute.
+        if self.parent and Path(self.parent).is_absolute():
+            payload["parent"] = _relative_if_near(Path(self.parent), Path(self.path))
         atomic_write_json(self.path / MANIFEST, payload)
 
     @classmethod
@@ -82,6 +86,8 @@ class Artifact:
         payload = json.loads((path / MANIFEST).read_text())
         payload.pop("size_bytes", None)
         payload["path"] = path
+        if payload.get("parent") and not Path(payload["parent"]).is_absolute():
+            payload["parent"] = os.path.normpath(path.absolute() / payload["parent"])
         return cls(**payload)
 
     @staticmethod
@@ -94,3 +100,12 @@ class Artifact:
         while chain[-1].parent and Artifact.exists(chain[-1].parent):
             chain.append(Artifact.load(chain[-1].parent))
         return chain
+
+
+def _relative_if_near(target: Path, start: Path) -> str:
+    """``target`` relative to ``start`` when they share the workdir (at most 3 levels up)."""
+    try:
+        rel = os.path.relpath(target.absolute(), start.absolute())
+    except ValueError:  # another drive
+        return str(target)
+    return rel if rel.split(os.sep).count("..") <= 3 else str(target)

@@ -93,11 +93,11 @@ def parse_recipe(text: str, origin: str) -> Recipe:
     if not isinstance(raw, dict):
         raise GreenError(f"{origin}: a recipe must be a mapping with name, description and steps", "see `green recipes show int8`")
 
-    def fail(loc: tuple, message: str) -> GreenError:
+    def fail(loc: tuple, message: str, fix: str = "see `green recipes show int8` for a valid recipe") -> GreenError:
         line = _line_of(root, loc)
         at = f"{origin}:{line}" if line else origin
         key = ".".join(str(p) for p in loc) or "recipe"
-        return GreenError(f"{at}: {key}: {message}", "see `green recipes show int8` for a valid recipe")
+        return GreenError(f"{at}: {key}: {message}", fix)
 
     steps_raw = raw.get("steps")
     steps: list[RecipeStep] = []
@@ -116,11 +116,28 @@ def parse_recipe(text: str, origin: str) -> Recipe:
                 err = exc.errors()[0]
                 raise fail(("steps", i, step_name, *err["loc"]), _pydantic_message(err)) from None
             steps.append(RecipeStep(name=step_name, config=config))
+        problem = _step_order_problem(steps)
+        if problem:
+            index, message, fix = problem
+            raise fail(("steps", index, steps[index].name), message, fix)
     try:
         return Recipe.model_validate({**raw, "steps": steps if isinstance(steps_raw, list) else steps_raw, "origin": origin})
     except ValidationError as exc:
         err = exc.errors()[0]
         raise fail(tuple(err["loc"]), _pydantic_message(err)) from None
+
+
+def _step_order_problem(steps: list[RecipeStep]) -> tuple[int, str, str] | None:
+    """Step combinations that run but defeat their purpose: (step index, problem, fix)."""
+    fused = False
+    for i, step in enumerate(steps):
+        if step.name == "export":
+            fused = bool(getattr(step.config, "optimize", False))
+        if step.name == "quantize" and getattr(step.config, "method", "") == "static-int8" and fused:
+            return (i, "static-int8 after a fused export (optimize: true) quantizes the weights only, since "
+                       "ONNX Runtime's QDQ quantizer cannot see activations through fused ops, and runs slower "
+                       "than fp32", "remove optimize from the export step; the serving session fuses the QDQ graph")
+    return None
 
 
 def _pydantic_message(err: dict[str, Any]) -> str:

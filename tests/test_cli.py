@@ -69,6 +69,21 @@ def test_records_carry_lineage_versions_and_energy_windows(workdir):
     assert (onnx_dir / "green-artifact.json").is_file() and (onnx_dir / "quantize_config.json").is_file()
 
 
+def test_a_copied_workdir_keeps_its_lineage(workdir, tmp_path):
+    import shutil
+
+    from green.artifacts import Artifact
+
+    copy = tmp_path / "moved"
+    shutil.copytree(workdir, copy)
+    int8_dir = next(p for p in (copy / "runs").glob("*-int8-*/02-quantize"))
+    chain = Artifact.load(int8_dir).lineage()
+    assert [a.step for a in chain] == ["quantize", "export", "train"]
+    assert all(Path(a.path).resolve().is_relative_to(copy.resolve()) for a in chain)
+    res = run_green("report", "--workdir", str(copy))
+    assert res.returncode == 0, res.stderr[-2000:]
+
+
 def test_gpu_recipe_with_fallback_runs_on_cpu_and_says_so(workdir, tmp_path):
     recipe = tmp_path / "gpu-or-cpu.yaml"
     recipe.write_text("name: gpu-or-cpu\ndescription: fp32 ONNX meant for a GPU, allowed to fall back to the CPU\n"
@@ -79,6 +94,19 @@ def test_gpu_recipe_with_fallback_runs_on_cpu_and_says_so(workdir, tmp_path):
     rec = json.loads(Path(res.stdout.strip().splitlines()[-1].split("record: ")[1]).read_text())
     assert rec["device"]["intended"] == "cuda" and rec["device"]["ran_on"] == "cpu"
     assert rec["placement"]["intended_provider"] == "CPUExecutionProvider"
+
+
+def test_bnb_recipe_on_cpu_writes_a_torch_record(workdir, tmp_path):
+    """The bnb recipes' plumbing, end to end, on bitsandbytes' CPU kernels (the built-ins target CUDA)."""
+    recipe = tmp_path / "bnb-cpu.yaml"
+    recipe.write_text("name: bnb-nf4-cpu\ndescription: NF4 weights, run on the CPU for the test\n"
+                      "steps:\n  - bnb: {method: nf4}\nevaluate: {runtime: torch, device: cpu}\n")
+    res = run_green("compress", "--recipe", str(recipe), "--quick", "--workdir", str(workdir), "--device", "cpu")
+    assert res.returncode == 0, res.stderr[-2000:]
+    rec = json.loads(Path(res.stdout.strip().splitlines()[-1].split("record: ")[1]).read_text())
+    assert rec["recipe"] == "bnb-nf4-cpu" and rec["device"]["runtime"]["runtime"] == "torch"
+    assert [s["step"] for s in rec["run_steps"]] == ["bnb"] and rec["run_energy_j"] > 0
+    assert 0 <= rec["accuracy"] <= 1 and rec["energy"]["per_inference_j"] > 0
 
 
 def test_second_train_refuses_and_keeps_workdir(workdir, tiny_model_dir, small_csv):

@@ -34,6 +34,7 @@ def test_gpu_recipes_say_where_they_run_and_what_they_cost():
         assert "Not exportable to ONNX" in r.description and "energy" in r.description
     static = load_recipe("int8-static")
     assert static.steps[1].config.method == "static-int8" and static.evaluate.device == "cpu"
+    assert static.steps[1].config.per_channel and not static.steps[0].config.optimize
 
 
 def test_int8_is_cpu_and_quantizes_per_channel():
@@ -63,6 +64,7 @@ def test_recipe_by_path(tmp_path):
         (VALID + "colour: green\n", "mine.yaml:8: colour: unknown key"),
         (VALID.replace("description: a test recipe\n", ""), "description: required key is missing"),
         (VALID.replace("steps:\n", "steps: [\n", 1), "YAML syntax error"),
+        (VALID.replace("dynamic-int8", "static-int8"), "mine.yaml:5: steps.1.quantize: static-int8 after a fused export"),
     ],
 )
 def test_bad_recipes_name_key_and_line(tmp_path, text, expected):

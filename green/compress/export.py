@@ -20,7 +20,10 @@ class ExportConfig(StepConfig):
     format: Literal["onnx"] = "onnx"
     opset: int | None = Field(default=None, ge=11, description="ONNX opset; optimum's default when unset")
     optimize: bool = Field(default=False, description="run ONNX Runtime's transformer optimizer (fusions)")
-    optimization_level: Literal[1, 2, 99] = 2
+    optimization_level: Literal[0, 1, 2, 99] = Field(default=2, description=(
+        "ONNX Runtime's own graph optimizer before the transformer fusions (0: fusions only). "
+        "For GPU graphs use 0: at 1 and above ORT optimizes in a CUDA session first, which can "
+        "insert Memcpy nodes that stop attention fusion; the serving session optimizes anyway"))
     for_gpu: bool = Field(default=False, description="fusions meant for the CUDA provider")
     fp16: bool = Field(default=False, description="cast weights to fp16 during optimization (GPU only)")
     fuse_attention: bool = Field(default=True, description="let the optimizer fuse attention (off: for comparisons)")
@@ -60,7 +63,8 @@ def export_onnx(parent: Artifact, config: ExportConfig, ctx: StepContext) -> Art
         model_file = "model_optimized.onnx"
         fusions = fused_op_counts(ctx.out_dir / model_file)
         if config.fuse_attention and not (fusions["Attention"] or fusions["MultiHeadAttention"]):
-            log.warning("the optimizer fused no attention in %s: expect a slower, unfused graph", ctx.out_dir)
+            hint = " (try optimization_level: 0 for GPU graphs)" if config.for_gpu and config.optimization_level else ""
+            log.warning("the optimizer fused no attention in %s: expect a slower, unfused graph%s", ctx.out_dir, hint)
     return Artifact(
         path=ctx.out_dir,
         format="onnx",

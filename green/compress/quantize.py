@@ -26,9 +26,15 @@ class QuantizeConfig(StepConfig):
     calibration_batch_size: int = Field(default=16, ge=1)
 
 
-#: Static QDQ: the MatMuls, the fused attention weights and the embedding table. Add/Gemm biases
-#: are left alone: int32 bias quantization fails on the pooler of fused BERT graphs.
-STATIC_INT8_OPS = ["MatMul", "Attention", "Gather"]
+#: Static QDQ, on the unfused graph: the MatMuls and the embedding table. ONNX Runtime fuses
+#: each DequantizeLinear -> MatMul -> QuantizeLinear group into an int8 kernel when the
+#: session loads. Add/Gemm biases are left alone (int32 bias quantization buys nothing here).
+STATIC_INT8_OPS = ["MatMul", "Gather"]
+
+#: Fused contrib ops from ORT's transformer optimizer. Their outputs carry no type
+#: information, so the QDQ quantizer leaves activations around them in float: only the
+#: weights get quantized, and the DequantizeLinear before every fp32 MatMul runs per call.
+FUSED_CONTRIB_OPS = ("Attention", "MultiHeadAttention", "SkipLayerNormalization", "EmbedLayerNormalization")
 
 
 @register_step("quantize", QuantizeConfig, "ONNX Runtime int8 quantization (dynamic, or static QDQ with calibration)")
@@ -82,12 +88,25 @@ def _quantize_static(parent: Artifact, config: QuantizeConfig, ctx: StepContext,
 
     if not ctx.train_texts:
         raise GreenError("static-int8 needs calibration text", "run it through `green compress` on a task with data")
+    fused = {op: n for op, n in (parent.extra.get("fused_ops") or {}).items() if op in FUSED_CONTRIB_OPS and n}
+    if fused:
+        raise GreenError(f"static-int8 got a fused graph ({', '.join(fused)}), where it can quantize only the weights",
+                         "export without optimize before static-int8")
     texts = list(ctx.train_texts)
     random.Random(ctx.seed).shuffle(texts)
     enc = encode(load_tokenizer(str(tokenizer_dir(parent))), texts[: config.calibration_samples])
     model_path = parent.path / parent.model_file
     names = [i.name for i in ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"]).get_inputs()]
-    batches = [enc.batch(idx) for idx in sorted_batches(enc.lengths, config.calibration_batch_size)]
+    groups = sorted_batches(enc.lengths, config.calibration_batch_size)
+    if config.calibration_method == "minmax":
+        batches = [enc.batch(idx) for idx in groups]
+    else:
+        # Histogram methods stack every batch's activations into one array: all batches
+        # need one shape, so pad to the longest sample and drop a ragged last batch.
+        width = max(enc.lengths)
+        if len(groups) > 1 and len(groups[-1]) < config.calibration_batch_size:
+            groups = groups[:-1]
+        batches = [enc.batch(idx, pad_to=width) for idx in groups]
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:

@@ -58,9 +58,8 @@ class CudaGraphOrtRunner:
     def __call__(self, batch: dict) -> np.ndarray:
         feed = self.prepare(batch) if isinstance(batch[self.input_names[0]], np.ndarray) else batch
         rows = feed[self.input_names[0]].shape[0]
-        if self._num_labels is None:  # the output width, from one uncaptured run
-            probe = self.session.run(None, {k: feed[k][:1].cpu().numpy() for k in self.input_names})[0]
-            self._num_labels = int(np.asarray(probe).shape[-1])
+        if self._num_labels is None:
+            self._num_labels = output_width(self.session, {k: feed[k][:1].cpu().numpy() for k in self.input_names})
         shapes = {k: list(v.shape) for k, v in feed.items()} | {self.output_name: [rows, self._num_labels]}
         binding = self._manager.get_binding(shapes, use_cuda_graph=True)
         out = binding.infer(feed)[self.output_name]
@@ -69,3 +68,19 @@ class CudaGraphOrtRunner:
     def describe(self) -> dict:
         return {"runtime": "onnxruntime", "providers": self.providers, "device": self.device,
                 "io_binding": True, "cuda_graphs": True, "graphs_captured": len(self._manager.graph_bindings)}
+
+
+def output_width(session, probe_feed: dict[str, np.ndarray]) -> int:
+    """The logits' last dimension: from the graph when it is static, else one uncaptured run.
+
+    The probe run must not be captured: with ``enable_cuda_graph`` a plain ``run`` would
+    capture graph id 0 on the probe's temporary buffers, the id the first real shape uses.
+    """
+    import onnxruntime as ort
+
+    dim = session.get_outputs()[0].shape[-1]
+    if isinstance(dim, int) and dim > 0:
+        return dim
+    options = ort.RunOptions()
+    options.add_run_config_entry("gpu_graph_id", "-1")
+    return int(np.asarray(session.run(None, probe_feed, options)[0]).shape[-1])

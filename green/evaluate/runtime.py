@@ -157,8 +157,8 @@ def open_runner(artifact: Artifact, device: str, cuda_graphs: bool = False):
         from green.models import load_classifier
 
         if artifact.params.get("quantization", "").startswith("bnb-"):
-            if not device.startswith("cuda"):
-                raise GreenError(f"{artifact.path} holds bitsandbytes weights, which need a CUDA GPU", "use --device cuda")
-            return TorchRunner(load_classifier(str(artifact.path), device_map={"": device}), device, "bf16", move=False)
+            # bitsandbytes places weights at load time; bf16 activations on the GPU, fp32 on a CPU
+            dtype = "bf16" if device.startswith("cuda") else "fp32"
+            return TorchRunner(load_classifier(str(artifact.path), device_map={"": device}), device, dtype, move=False)
         return TorchRunner(load_classifier(str(artifact.path)), device, "fp32")
     raise GreenError(f"artifact {artifact.path} has unknown format {artifact.format!r}", "re-create it with green")
