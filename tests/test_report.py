@@ -37,6 +37,10 @@ def test_payback_and_ratio_against_baseline_on_same_device():
     assert int8["energy_vs_baseline"] == pytest.approx(0.4)
     assert int8["payback_inferences"] == pytest.approx(600.0 / 0.006)
     assert entries[("worse", "cpu")]["payback_inferences"] is None  # saves nothing: never pays back
+    from green.evaluate.report import table_rows
+
+    rows = {r[0].rstrip(" *"): r for r in table_rows([entries[("worse", "cpu")], int8])}
+    assert rows["worse"][-1] == "never: +20% energy" and rows["int8"][-1] == "1e+05"
     assert entries[("gpu-thing", "cuda")]["energy_vs_baseline"] is None  # no cuda baseline to compare with
     assert entries[("int8", "cpu")]["pareto"] and not entries[("worse", "cpu")]["pareto"]
 

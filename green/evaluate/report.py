@@ -94,6 +94,13 @@ def _energy_label(e: dict) -> str:
     return f"{'~' if e['energy_estimate'] else ''}{mj} ({e['energy_source']})"
 
 
+def _payback_label(e: dict) -> str:
+    ratio = e["energy_vs_baseline"]
+    if ratio is not None and ratio > 1:  # say it plainly: this recipe never pays back here
+        return f"never: +{ratio - 1:.0%} energy"
+    return _fmt(e["payback_inferences"], ".3g", "-")
+
+
 def table_rows(entries: list[dict]) -> list[list[str]]:
     rows = []
     for e in entries:
@@ -110,7 +117,7 @@ def table_rows(entries: list[dict]) -> list[list[str]]:
             _fmt(e["energy_vs_baseline"], ".2f") + ("x" if e["energy_vs_baseline"] is not None else ""),
             _fmt(e.get("gco2e_per_million"), ".3g"),
             _fmt(e["run_energy_j"], ".0f"),
-            _fmt(e["payback_inferences"], ".3g", "-"),
+            _payback_label(e),
         ])
     return rows
 
