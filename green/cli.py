@@ -152,6 +152,7 @@ def measure(target, batch_sizes, repeats, min_window_s, grid, seq_lens, workdir,
     """Re-measure TARGET: an artifact folder, 'baseline', a run id, or a recipe name (its newest run)."""
     from rich.table import Table
 
+    from green.evaluate.report import fmt as f
     from green.progress import stdout
 
     wb = _workbench(workdir, device, country, region)
@@ -161,8 +162,6 @@ def measure(target, batch_sizes, repeats, min_window_s, grid, seq_lens, workdir,
                   "GFLOP/inf", "source", "flags",
                   title=f"{rec['recipe']} on {rec['device']['name']} (idle {rec['idle']['watts'] or 0:.1f} W)")
     for c in rec["cells"]:
-        def f(v, spec):
-            return "n/a" if v is None else format(v, spec)
         eff = c.get("efficiency") or {}
         table.add_row(str(c["batch_size"]), str(c["seq_len"]),
                       ("~" if c["estimate"] else "") + f(c["per_inference_j"] and c["per_inference_j"] * 1e3, ".3g"),

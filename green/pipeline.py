@@ -106,8 +106,7 @@ class Workbench:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         artifact = Artifact.load(self.baseline_dir)
-        artifact.path = self.baseline_dir
-        artifact.save()
+        artifact.save()  # its manifest still names the temporary folder
         task = {
             "model": model or EMBEDDED,
             "model_ref": model_ref,
@@ -121,7 +120,7 @@ class Workbench:
             "fingerprint": task_data.fingerprint,
         }
         atomic_write_json(self.task_file, task)
-        return self._evaluate(artifact, self._baseline_recipe(artifact), device, quick, [dict(artifact.energy, step="train")])
+        return self._evaluate_baseline(artifact, device, quick)
 
     def ensure_baseline(self, **train_kwargs) -> None:
         """Train the baseline if there is none; evaluate it if that was interrupted."""
@@ -133,14 +132,13 @@ class Workbench:
         if not any(r["recipe"] == BASELINE and r["device"]["kind"] == device.split(":")[0]
                    and r.get("kind", "evaluation") == "evaluation" for r in load_records(self.records_dir)):
             log.info("baseline in %s has no evaluation on %s yet: evaluating it", self.workdir, device)
-            artifact = Artifact.load(self.baseline_dir)
-            self._evaluate(artifact, self._baseline_recipe(artifact), device, train_kwargs.get("quick", False),
-                           [dict(artifact.energy, step="train")])
+            self._evaluate_baseline(Artifact.load(self.baseline_dir), device, train_kwargs.get("quick", False))
 
-    def _baseline_recipe(self, artifact: Artifact) -> dict:
+    def _evaluate_baseline(self, artifact: Artifact, device: str, quick: bool) -> dict:
         task = self._task()
-        return {"name": BASELINE, "description": f"fine-tuned {task['model']} ({task['budget']} budget), PyTorch fp32",
-                "steps": [{"train": artifact.params}], "evaluate": {"runtime": "torch", "device": "any"}}
+        recipe = {"name": BASELINE, "description": f"fine-tuned {task['model']} ({task['budget']} budget), PyTorch fp32",
+                  "steps": [{"train": artifact.params}], "evaluate": {"runtime": "torch", "device": "any"}}
+        return self._evaluate(artifact, recipe, device, quick, [dict(artifact.energy, step="train")])
 
     # -- compress ------------------------------------------------------------------------
     def compress(self, recipe: str, quick: bool = False, **train_kwargs) -> dict:
@@ -252,15 +250,12 @@ class Workbench:
         """Evaluate an artifact again (accuracy, latency, energy); adds an evaluation record."""
         artifact, recipe_name = self.resolve_artifact(target)
         if recipe_name == BASELINE:
-            recipe = self._baseline_recipe(artifact)
-        else:
-            recipe_file = artifact.path.parent / "recipe.json"
-            recipe = json.loads(recipe_file.read_text()) if recipe_file.is_file() else {"name": recipe_name}
+            return self._evaluate_baseline(artifact, resolve_device(self.device_option), False)
+        recipe_file = artifact.path.parent / "recipe.json"
+        recipe = json.loads(recipe_file.read_text()) if recipe_file.is_file() else {"name": recipe_name}
         want = (recipe.get("evaluate") or {}).get("device", "any")
         device = "cpu" if want == "cpu" else resolve_device(self.device_option)
         steps = [dict(a.energy, step=a.step) for a in reversed(artifact.lineage()) if a.step != "train"]
-        if recipe_name == BASELINE:
-            steps = [dict(artifact.energy, step="train")]
         return self._evaluate(artifact, recipe, device, False, steps, want if want != "any" else None)
 
     def _recipe_of(self, artifact_dir: Path) -> str:

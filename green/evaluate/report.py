@@ -85,12 +85,12 @@ def summarize(records: list[dict]) -> list[dict]:
     return entries
 
 
-def _fmt(v, spec: str, none: str = "n/a") -> str:
+def fmt(v, spec: str, none: str = "n/a") -> str:
     return none if v is None else format(v, spec)
 
 
 def _energy_label(e: dict) -> str:
-    mj = _fmt(e["energy_per_inference_j"] * 1e3 if e["energy_per_inference_j"] is not None else None, ".3g")
+    mj = fmt(e["energy_per_inference_j"] * 1e3 if e["energy_per_inference_j"] is not None else None, ".3g")
     return f"{'~' if e['energy_estimate'] else ''}{mj} ({e['energy_source']})"
 
 
@@ -98,7 +98,7 @@ def _payback_label(e: dict) -> str:
     ratio = e["energy_vs_baseline"]
     if ratio is not None and ratio > 1:  # say it plainly: this recipe never pays back here
         return f"never: +{ratio - 1:.0%} energy"
-    return _fmt(e["payback_inferences"], ".3g", "-")
+    return fmt(e["payback_inferences"], ".3g", "-")
 
 
 def table_rows(entries: list[dict]) -> list[list[str]]:
@@ -108,15 +108,15 @@ def table_rows(entries: list[dict]) -> list[list[str]]:
             e["recipe"] + (" *" if e.get("pareto") else ""),
             e["device"] + ("" if e["intended_device"] in (None, e["device_kind"]) else f" (meant for {e['intended_device']})")
             + (f" [{e['off_device_share']:.0%} of node time off-device]" if (e.get("off_device_share") or 0) > 0.01 else ""),
-            _fmt(e["accuracy"], ".4f"),
-            _fmt(e["macro_f1"], ".4f"),
-            _fmt(e["size_mb"], ".1f"),
-            f"{_fmt(e['latency_ms']['p50'], '.2f')} / {_fmt(e['latency_ms']['p95'], '.2f')}",
-            _fmt(e["throughput_per_s"], ".0f"),
+            fmt(e["accuracy"], ".4f"),
+            fmt(e["macro_f1"], ".4f"),
+            fmt(e["size_mb"], ".1f"),
+            f"{fmt(e['latency_ms']['p50'], '.2f')} / {fmt(e['latency_ms']['p95'], '.2f')}",
+            fmt(e["throughput_per_s"], ".0f"),
             _energy_label(e),
-            _fmt(e["energy_vs_baseline"], ".2f") + ("x" if e["energy_vs_baseline"] is not None else ""),
-            _fmt(e.get("gco2e_per_million"), ".3g"),
-            _fmt(e["run_energy_j"], ".0f"),
+            fmt(e["energy_vs_baseline"], ".2f") + ("x" if e["energy_vs_baseline"] is not None else ""),
+            fmt(e.get("gco2e_per_million"), ".3g"),
+            fmt(e["run_energy_j"], ".0f"),
             _payback_label(e),
         ])
     return rows

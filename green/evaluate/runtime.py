@@ -129,13 +129,12 @@ class OrtRunner:
     def __call__(self, batch: dict) -> np.ndarray:
         if not self.io_binding:
             return self.session.run(None, {k: batch[k] for k in self.input_names})[0]
+        if isinstance(batch[self.input_names[0]], np.ndarray):  # not prepared: upload now
+            batch = self.prepare(batch)
         kind, index = self._ort_device
         binding = self.session.io_binding()
         for name in self.input_names:
-            value = batch[name]
-            if isinstance(value, np.ndarray):
-                value = self._ort.OrtValue.ortvalue_from_numpy(value, kind, index)
-            binding.bind_ortvalue_input(name, value)
+            binding.bind_ortvalue_input(name, batch[name])
         binding.bind_output(self.output_name, kind, index)
         self.session.run_with_iobinding(binding)
         return np.asarray(binding.copy_outputs_to_cpu()[0], dtype=np.float32)
