@@ -6,9 +6,9 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from green.artifacts import atomic_write_json
+from green.artifacts import Artifact, atomic_write_json, support_roles
 from green.evaluate.evaluation import package_versions
-from green.evaluate.runtime import device_name
+from green.runtime import device_name
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -26,3 +26,25 @@ def save(name: str, device: str, payload: dict, out_dir: Path | None = None) -> 
     path = (out_dir or RESULTS) / f"{name}-{slug}-{day}.json"
     atomic_write_json(path, payload)
     return path
+
+
+def torch_artifact(folder: Path, model_ref: str | None = None, data=None) -> Artifact:
+    """A torch artifact in ``folder``: ``model_ref`` as it is when it holds a fine-tuned classifier,
+    else the embedded MiniLM with a fresh head sized to ``data`` (the embedded tweets by default)."""
+    from green.models import embedded_model_path, load_tokenizer
+    from green.runtime.pytorch import load_pretrained
+    from green.tasks import DataSpec, get_task
+
+    task = get_task("text-classification")
+    ref = model_ref or str(embedded_model_path())
+    if model_ref and Artifact.exists(model_ref):
+        return Artifact.load(model_ref)
+    data = data or task.load_data(DataSpec("embedded"))
+    model = load_pretrained(ref, task.model_class()) if model_ref else task.new_model(ref, data)
+    folder = Path(folder)
+    model.save_pretrained(folder)
+    load_tokenizer(ref).save_pretrained(folder)
+    art = Artifact(path=folder, format="torch", task=task.name, step="train",
+                   files={"model": "model.safetensors", **support_roles(folder)}, flops=task.count_flops(model))
+    art.save()
+    return art

@@ -28,12 +28,13 @@ warnings.filterwarnings("ignore")
 from _common import machine, save  # noqa: E402
 
 from green.batching import encode, sorted_batches  # noqa: E402
-from green.data import load_task_data  # noqa: E402
 from green.evaluate.backends.base import BackendUnavailable, MeasurementError  # noqa: E402
 from green.evaluate.backends.discover import survey  # noqa: E402
 from green.evaluate.energy import EnergyMeter  # noqa: E402
-from green.evaluate.runtime import TorchRunner, resolve_device  # noqa: E402
-from green.models import embedded_model_path, load_classifier, load_tokenizer  # noqa: E402
+from green.models import embedded_model_path, load_tokenizer  # noqa: E402
+from green.runtime import resolve_device  # noqa: E402
+from green.runtime.pytorch import TorchRunner  # noqa: E402
+from green.tasks import DataSpec, get_task  # noqa: E402
 
 
 def main() -> None:
@@ -66,10 +67,10 @@ def main() -> None:
 
     ref = str(embedded_model_path())
     tok = load_tokenizer(ref)
-    model = load_classifier(ref, label_names=["negative", "neutral", "positive"])
-    runner = TorchRunner(model, device, "bf16" if gpu else "fp32")
-    data = load_task_data("embedded")
-    enc = encode(tok, data.test.texts)
+    task = get_task("text-classification")
+    data = task.load_data(DataSpec("embedded"))
+    runner = TorchRunner(task.new_model(ref, data), device, "bf16" if gpu else "fp32")
+    enc = encode(tok, data.test.inputs)
     batches = [enc.batch(idx) for idx in sorted_batches(enc.lengths, batch)]
     for b in batches[:5]:
         runner(b)

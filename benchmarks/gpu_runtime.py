@@ -26,19 +26,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 warnings.filterwarnings("ignore")
 
-from _common import machine, save  # noqa: E402
+from _common import machine, save, torch_artifact  # noqa: E402
 
-from green.artifacts import Artifact  # noqa: E402
 from green.batching import encode  # noqa: E402
 from green.compress import STEPS, StepContext  # noqa: E402
 from green.compress.export import ExportConfig  # noqa: E402
-from green.data import load_task_data  # noqa: E402
-from green.evaluate.accuracy import classification_metrics, predict  # noqa: E402
 from green.evaluate.bench import default_settings, measure_energy  # noqa: E402
 from green.evaluate.energy import EnergyMeter  # noqa: E402
-from green.evaluate.cudagraph import CudaGraphOrtRunner  # noqa: E402
-from green.evaluate.runtime import OrtRunner, TorchRunner, resolve_device  # noqa: E402
-from green.models import embedded_model_path, load_classifier, load_tokenizer  # noqa: E402
+from green.models import load_tokenizer  # noqa: E402
+from green.runtime import resolve_device  # noqa: E402
+from green.runtime.cudagraph import CudaGraphOrtRunner  # noqa: E402
+from green.runtime.ort import OrtRunner  # noqa: E402
+from green.runtime.pytorch import TorchRunner, load_pretrained  # noqa: E402
+from green.tasks import DataSpec, get_task  # noqa: E402
 from green.recipe import load_recipe  # noqa: E402
 
 VARIANTS = ["torch-fp32", "torch-bf16", "ort-fp16-unfused", "green-fp16-iobinding", "green-fp16"]
@@ -59,21 +59,17 @@ def main() -> None:
         print(f"no CUDA GPU: skipped {', '.join(VARIANTS)} at batch {args.batch_sizes}; wrote {path}")
         return
 
-    ref = args.model or str(embedded_model_path())
-    labels = ["negative", "neutral", "positive"]
-    data = load_task_data("embedded")
-    tok = load_tokenizer(ref)
+    task = get_task("text-classification")
+    data = task.load_data(DataSpec("embedded"))
     test = data.test.head(2000)
-    enc = encode(tok, test.texts)
     meter = EnergyMeter.for_device(device)
     idle = meter.idle_power_w(5.0)
     print(f"{device}: idle {idle.watts:.1f} W ({idle.source})")
 
     work = Path(tempfile.mkdtemp(prefix="green-gpu-"))
-    model = load_classifier(ref, label_names=labels)
-    model.save_pretrained(work / "base")
-    tok.save_pretrained(work / "base")
-    base = Artifact(path=work / "base", format="torch", runtime="torch", step="train")
+    base = torch_artifact(work / "base", args.model, data)
+    tok = load_tokenizer(str(base.path))
+    enc = encode(tok, test.inputs)
     # "fused" is exactly the fp16 recipe's export (optimization_level 0). "level2-check" is
     # the export of 2026-11-22 (level 2, ORT's CUDA session optimizer first): its fused ops
     # say whether that pass is what stopped the attention fusion there. It is not timed.
@@ -88,15 +84,15 @@ def main() -> None:
     for name, cfg in export_configs.items():
         out = work / name
         out.mkdir()
-        exports[name] = STEPS["export"].run(base, cfg, StepContext(out, device))
+        exports[name] = STEPS["export"].run(base, cfg, StepContext(out, device, task=task))
         print(f"{name}: optimization_level {cfg.optimization_level}, fused ops {exports[name].extra.get('fused_ops')}")
 
     def onnx_file(name: str) -> Path:
-        return exports[name].path / exports[name].model_file
+        return exports[name].file("model")
 
     runners = {
-        "torch-fp32": lambda: TorchRunner(load_classifier(str(base.path)), device, "fp32"),
-        "torch-bf16": lambda: TorchRunner(load_classifier(str(base.path)), device, "bf16"),
+        "torch-fp32": lambda: TorchRunner(load_pretrained(base.path, task.model_class()), device, "fp32"),
+        "torch-bf16": lambda: TorchRunner(load_pretrained(base.path, task.model_class()), device, "bf16"),
         "ort-fp16-unfused": lambda: OrtRunner(onnx_file("ort-fp16-unfused"), device, io_binding=False),
         "green-fp16-iobinding": lambda: OrtRunner(onnx_file("fused"), device, io_binding=True),
         "green-fp16": lambda: CudaGraphOrtRunner(onnx_file("fused"), device),
@@ -106,10 +102,10 @@ def main() -> None:
     for name, make in runners.items():
         runner = make()
         bucket = 8 if name.startswith("green") else 1
-        preds = predict(runner, enc, 64, multiple_of=bucket)
+        preds = task.predict(runner, enc, 64, multiple_of=bucket)
         if reference_preds is None:
             reference_preds = preds
-        results[name] = {"accuracy_vs_labels": classification_metrics(preds, test.labels, 3)["accuracy"],
+        results[name] = {"accuracy_vs_labels": task.metrics(preds, test)["accuracy"],
                          "agreement_with_fp32": float((preds == reference_preds).mean()), "cells": {}}
         for b in args.batch_sizes:
             settings = replace(default_settings(device, batch_size=b), repeats=args.repeats,

@@ -2,7 +2,7 @@
 
 The public Python API mirrors the CLI (the CLI only parses arguments and calls it):
 
->>> from green.pipeline import Workbench
+>>> from green.workbench import Workbench
 >>> wb = Workbench("green-runs")
 >>> record = wb.compress("int8")          # trains the baseline first if needed
 """

@@ -1,15 +1,30 @@
-"""Artifacts: a model on disk plus a manifest saying what it is and where it came from."""
+"""Artifacts: a self-contained model folder plus a manifest saying what it is and where it came from.
+
+An artifact folder loads on its own: its model files (by role: ``model``, or ``encoder``
+and ``decoder``...), its tokenizer and its config sit side by side, so nothing walks the
+lineage to find them. ``format`` names the registered loader (``green.runtime``) that
+opens it, ``task`` the task it was trained for, and ``parent``/``step`` its lineage.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 MANIFEST = "green-artifact.json"
+MANIFEST_VERSION = 2
+
+#: Roles whose files are the model itself (counted in its size); the others support it.
+SUPPORT_ROLES = ("tokenizer", "config")
+#: Files a Hugging Face tokenizer and config are saved as; copied into every artifact folder.
+SUPPORT_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                 "special_tokens_map.json", "vocab.txt", "vocab.json", "merges.txt", "spiece.model",
+                 "sentencepiece.bpe.model", "added_tokens.json")
 
 
 def atomic_write_json(path: Path, payload: object) -> None:
@@ -21,50 +36,72 @@ def atomic_write_json(path: Path, payload: object) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(payload, f, indent=2, sort_keys=False, default=str)
             f.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; records and reports are for sharing
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def dir_size_bytes(path: Path, pattern: str = "*") -> int:
-    return sum(p.stat().st_size for p in Path(path).rglob(pattern) if p.is_file() and p.name != MANIFEST)
-
-
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+class LineageError(ValueError):
+    """A manifest's parent chain loops back on itself."""
+
+
 @dataclass
 class Artifact:
-    """A model directory and its lineage.
+    """A model folder and its lineage.
 
-    ``format`` is ``torch`` (a save_pretrained folder) or ``onnx``; ``model_file`` names the
-    weights file whose size is reported; ``energy`` is the measured window of the step
-    that made it (training, export, quantization...).
+    Args:
+        path: the folder.
+        format: the loader that opens it (``torch``, ``torch-bnb``, ``onnx``...).
+        task: the task name it was trained for.
+        step: the recipe step (or ``train``) that made it.
+        files: role -> file name inside ``path`` (``model``, ``encoder``, ``decoder``...;
+            ``tokenizer`` and ``config`` are the supporting roles).
+        energy: the measured window of the step that made it.
+        flops: FLOPs per inference as a polynomial in the padded length, counted on the
+            real module when the step made one (``green.evaluate.flops``).
     """
 
     path: Path
     format: str
-    runtime: str
+    task: str
     step: str
+    files: dict[str, str] = field(default_factory=dict)
     params: dict = field(default_factory=dict)
     parent: str | None = None
-    model_file: str | None = None
     target_device: str = "any"
     energy: dict = field(default_factory=dict)
+    flops: dict | None = None
     created: str = field(default_factory=now_iso)
     extra: dict = field(default_factory=dict)
 
     @property
+    def runtime(self) -> str:
+        return "onnxruntime" if self.format.startswith("onnx") else "torch"
+
+    def file(self, role: str) -> Path:
+        if role not in self.files:
+            raise KeyError(f"artifact {self.path} has no {role!r} file (roles: {', '.join(self.files)})")
+        return self.path / self.files[role]
+
+    @property
+    def model_files(self) -> dict[str, str]:
+        return {r: f for r, f in self.files.items() if r not in SUPPORT_ROLES}
+
+    @property
     def size_bytes(self) -> int:
-        if self.model_file:
-            files = [self.path / self.model_file]
-            # ONNX models over 2 GB keep weights in side files named after the model.
-            files += [p for p in self.path.glob(f"{self.model_file}*_data")]
-            files += [p for p in self.path.glob("*.onnx_data")]
-            return sum(p.stat().st_size for p in set(files) if p.is_file())
-        return dir_size_bytes(self.path, "*.safetensors") or dir_size_bytes(self.path)
+        """Bytes of the model files (ONNX external-data side files included), not tokenizer or config."""
+        total = 0
+        for name in set(self.model_files.values()):
+            main = self.path / name
+            side = [p for p in self.path.glob(f"{name}*_data")] + [p for p in self.path.glob(f"{name}.data")]
+            total += sum(p.stat().st_size for p in {main, *side} if p.is_file())
+        return total
 
     @property
     def run_energy_j(self) -> float | None:
@@ -72,6 +109,7 @@ class Artifact:
 
     def save(self) -> None:
         payload = asdict(self)
+        payload["manifest_version"] = MANIFEST_VERSION
         payload["path"] = str(self.path)
         payload["size_bytes"] = self.size_bytes
         # The parent link is stored relative to this folder, so a workdir can be moved or
@@ -82,24 +120,94 @@ class Artifact:
 
     @classmethod
     def load(cls, path: Path | str) -> "Artifact":
+        from green.errors import GreenError
+
         path = Path(path)
-        payload = json.loads((path / MANIFEST).read_text())
-        payload.pop("size_bytes", None)
-        payload["path"] = path
-        if payload.get("parent") and not Path(payload["parent"]).is_absolute():
-            payload["parent"] = os.path.normpath(path.absolute() / payload["parent"])
-        return cls(**payload)
+        try:
+            payload = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+            if not isinstance(payload, dict):
+                raise ValueError("not a JSON object")
+            payload = _upgrade(payload, path)
+            payload.pop("size_bytes", None)
+            payload.pop("manifest_version", None)
+            payload["path"] = path
+            if payload.get("parent") and not Path(payload["parent"]).is_absolute():
+                payload["parent"] = os.path.normpath(path.absolute() / payload["parent"])
+            return cls(**payload)
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise GreenError(f"{path / MANIFEST} is not a readable green manifest ({type(exc).__name__}: {exc})",
+                             "remove that artifact folder and run its recipe again") from None
 
     @staticmethod
     def exists(path: Path | str) -> bool:
         return (Path(path) / MANIFEST).is_file()
 
     def lineage(self) -> list["Artifact"]:
-        """This artifact and its ancestors, newest first."""
+        """This artifact and its ancestors, newest first; a parent chain that loops is an error."""
         chain = [self]
+        seen = {Path(self.path).resolve()}
         while chain[-1].parent and Artifact.exists(chain[-1].parent):
-            chain.append(Artifact.load(chain[-1].parent))
+            parent = Path(chain[-1].parent).resolve()
+            if parent in seen:
+                raise LineageError(f"the lineage of {self.path} loops back to {parent}")
+            seen.add(parent)
+            chain.append(Artifact.load(parent))
         return chain
+
+
+def copy_support_files(src: Path, dst: Path) -> list[str]:
+    """Copy tokenizer and config files from ``src`` that ``dst`` lacks; returns what was copied.
+
+    A step that changes the model's shape writes its own config first, so it is kept.
+    """
+    copied = []
+    for name in SUPPORT_FILES:
+        if (Path(src) / name).is_file() and not (Path(dst) / name).exists():
+            shutil.copy2(Path(src) / name, Path(dst) / name)
+            copied.append(name)
+    return copied
+
+
+def support_roles(folder: Path) -> dict[str, str]:
+    """The tokenizer and config roles a folder can fill (``.``: a Hugging Face folder)."""
+    roles = {}
+    if (Path(folder) / "tokenizer_config.json").is_file():
+        roles["tokenizer"] = "."
+    if (Path(folder) / "config.json").is_file():
+        roles["config"] = "config.json"
+    return roles
+
+
+def _upgrade(payload: dict, path: Path) -> dict:
+    """Read a manifest written by green 0.1 (one ``model_file``, tokenizer found in the lineage)."""
+    if payload.get("manifest_version", 1) >= MANIFEST_VERSION:
+        return payload
+    payload = dict(payload)
+    model_file = payload.pop("model_file", None)
+    payload.pop("runtime", None)
+    fmt = payload.get("format", "torch")
+    if fmt == "torch" and str(payload.get("params", {}).get("quantization", "")).startswith("bnb-"):
+        fmt = "torch-bnb"
+    payload["format"] = fmt
+    payload.setdefault("task", "text-classification")
+    files = {"model": model_file or "model.safetensors"}
+    # 0.1 kept the tokenizer with the baseline only: point at the nearest folder that has it.
+    folder, hops = path, 0
+    while folder is not None and hops < 16:
+        if (folder / "tokenizer_config.json").is_file():
+            files["tokenizer"] = os.path.relpath(folder, path)
+            break
+        manifest = folder / MANIFEST
+        parent = json.loads(manifest.read_text()).get("parent") if manifest.is_file() else None
+        folder = (folder / parent).resolve() if parent and not Path(parent).is_absolute() else (
+            Path(parent) if parent else None)
+        hops += 1
+    if (path / "config.json").is_file():
+        files["config"] = "config.json"
+    elif "tokenizer" in files and (path / files["tokenizer"] / "config.json").is_file():
+        files["config"] = os.path.join(files["tokenizer"], "config.json")
+    payload["files"] = files
+    return payload
 
 
 def _relative_if_near(target: Path, start: Path) -> str:

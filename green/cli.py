@@ -35,7 +35,15 @@ def task_options(f):
                      help="CSV or JSONL path, a Hugging Face dataset name, or 'embedded' (38k labelled tweets).")(f)
     f = click.option("--model", default="embedded", show_default=True,
                      help="Local model folder or Hugging Face id, or 'embedded' (all-MiniLM-L6-v2).")(f)
+    f = click.option("--task", "task_name", type=click.Choice(_task_names()), default="text-classification",
+                     show_default=True, help="What the baseline is trained for.")(f)
     return f
+
+
+def _task_names() -> list[str]:
+    from green.tasks import TASKS
+
+    return sorted(TASKS)
 
 
 def _setup_output() -> None:
@@ -55,21 +63,26 @@ def _setup_output() -> None:
 
 
 def _workbench(workdir: str, device: str = "auto", country: str = "USA", region: str | None = None):
-    from green.pipeline import Workbench
+    from green.workbench import Workbench
 
     return Workbench(workdir, device=device, country=country, region=region)
 
 
-def _print_records(records: list[dict]) -> None:
+def _print_records(records) -> None:
     from rich.table import Table
 
-    from green.evaluate.report import HEADERS, summarize, table_rows
     from green.progress import stdout
+    from green.report import headers, summarize, table_rows
 
-    table = Table(*HEADERS, title="green results (* = Pareto frontier)")
-    for row in table_rows(summarize(records)):
+    entries = summarize(records)
+    table = Table(*headers(entries), title="green results (* = Pareto frontier)")
+    for row in table_rows(entries):
         table.add_row(*row)
     stdout.print(table)
+
+
+def _columns(text_column: str | None, label_column: str | None) -> dict:
+    return {"text": text_column, "label": label_column}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,12 +94,13 @@ def cli() -> None:
 @cli.command()
 @task_options
 @machine_options
-def train(model, data, text_column, label_column, quick, seed, workdir, device, country, region) -> None:
-    """Fine-tune and evaluate the baseline classifier in WORKDIR."""
+def train(task_name, model, data, text_column, label_column, quick, seed, workdir, device, country, region) -> None:
+    """Fine-tune and evaluate the baseline in WORKDIR."""
     wb = _workbench(workdir, device, country, region)
-    record = wb.train(model=model, data=data, text_column=text_column, label_column=label_column, quick=quick, seed=seed)
+    record = wb.train(model=model, data=data, columns=_columns(text_column, label_column), quick=quick, seed=seed,
+                      task=task_name)
     _print_records([record])
-    click.echo(f"record: {record['_file']}")
+    click.echo(f"record: {record.file}")
 
 
 @cli.command()
@@ -94,35 +108,37 @@ def train(model, data, text_column, label_column, quick, seed, workdir, device, 
               help="Built-in recipe name (see `green recipes list`) or a recipe YAML path; repeatable.")
 @task_options
 @machine_options
-def compress(recipes, model, data, text_column, label_column, quick, seed, workdir, device, country, region) -> None:
+def compress(recipes, task_name, model, data, text_column, label_column, quick, seed, workdir, device, country,
+             region) -> None:
     """Apply RECIPE(s) to the baseline (trained first if WORKDIR has none) and evaluate each."""
     wb = _workbench(workdir, device, country, region)
     for r in recipes:
         wb.plan(r)  # every recipe is validated and placed before any work starts
     done = []
     for r in recipes:
-        done.append(wb.compress(r, quick=quick, model=model, data=data, text_column=text_column,
-                                label_column=label_column, seed=seed))
+        done.append(wb.compress(r, quick=quick, model=model, data=data,
+                                columns=_columns(text_column, label_column), seed=seed, task=task_name))
     from green.records import load_records
 
     _print_records(load_records(wb.records_dir))
     for rec in done:
-        click.echo(f"record: {rec['_file']}")
+        click.echo(f"record: {rec.file}")
 
 
 @cli.command()
 @WORKDIR
 def report(workdir) -> None:
     """Write report/pareto.png, pareto.html, results.md and results.json from WORKDIR's records."""
-    from green.evaluate.report import build_report
+    from green.records import load_records
+    from green.report import build_report
 
     wb = _workbench(workdir)
     if not wb.records_dir.is_dir() or not any(wb.records_dir.glob("*.json")):
         raise GreenError(f"no records in {wb.workdir}", "run `green compress --recipe int8` first, or pass --workdir")
-    entries, paths = build_report(wb.records_dir, wb.report_dir)
-    from green.records import load_records
-
+    entries, paths, notes = build_report(wb.records_dir, wb.report_dir)
     _print_records(load_records(wb.records_dir))
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
     for name, path in paths.items():
         click.echo(f"{name}: {path}")
 
@@ -135,7 +151,7 @@ def evaluate(target, workdir, device, country, region) -> None:
     wb = _workbench(workdir, device, country, region)
     record = wb.evaluate(target)
     _print_records([record])
-    click.echo(f"record: {record['_file']}")
+    click.echo(f"record: {record.file}")
 
 
 @cli.command()
@@ -152,16 +168,16 @@ def measure(target, batch_sizes, repeats, min_window_s, grid, seq_lens, workdir,
     """Re-measure TARGET: an artifact folder, 'baseline', a run id, or a recipe name (its newest run)."""
     from rich.table import Table
 
-    from green.evaluate.report import fmt as f
     from green.progress import stdout
+    from green.report import fmt as f
 
     wb = _workbench(workdir, device, country, region)
     rec = wb.measure(target, list(batch_sizes) or None, repeats, min_window_s,
                      (list(seq_lens) or [32, 64, 128]) if grid else None)
     table = Table("batch", "seq len", "mJ/inference", "spread", "dynamic mJ", "seq/s", "Wh/M", "gCO2e/M",
                   "GFLOP/inf", "source", "flags",
-                  title=f"{rec['recipe']} on {rec['device']['name']} (idle {rec['idle']['watts'] or 0:.1f} W)")
-    for c in rec["cells"]:
+                  title=f"{rec.recipe} on {rec.device.name} (idle {rec.energy['idle']['watts'] or 0:.1f} W)")
+    for c in rec.cells or []:
         eff = c.get("efficiency") or {}
         table.add_row(str(c["batch_size"]), str(c["seq_len"]),
                       ("~" if c["estimate"] else "") + f(c["per_inference_j"] and c["per_inference_j"] * 1e3, ".3g"),
@@ -170,7 +186,7 @@ def measure(target, batch_sizes, repeats, min_window_s, grid, seq_lens, workdir,
                       f(eff.get("flops_per_inference") and eff["flops_per_inference"] / 1e9, ".3g"),
                       c["source"], "; ".join(c["flags"]) or "-")
     stdout.print(table)
-    click.echo(f"record: {rec['_file']}")
+    click.echo(f"record: {rec.file}")
 
 
 @cli.group()

@@ -1,4 +1,7 @@
-"""Finding and loading models: the embedded MiniLM, a local directory, or a Hub id."""
+"""Finding models and tokenizers: the embedded MiniLM, a local directory, or a Hub id.
+
+Which model class to load is the task's business (``green.tasks``); loading a saved
+artifact is the runtime's (``green.runtime``)."""
 
 from __future__ import annotations
 
@@ -47,32 +50,10 @@ def load_tokenizer(ref: str):
     try:
         return AutoTokenizer.from_pretrained(ref)
     except (OSError, ValueError) as exc:
-        raise _load_error(ref, exc) from None
+        raise load_error(ref, exc) from None
 
 
-def load_classifier(ref: str, label_names: list[str] | None = None, **kwargs):
-    """A sequence classifier; a fresh head is sized to the task when label names are given."""
-    from transformers import AutoModelForSequenceClassification
-    from transformers.utils import logging as hf_logging
-
-    if label_names is not None:
-        kwargs.update(
-            num_labels=len(label_names),
-            id2label=dict(enumerate(label_names)),
-            label2id={n: i for i, n in enumerate(label_names)},
-            ignore_mismatched_sizes=True,
-        )
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # "newly initialized classifier" is expected, not news
-    try:
-        return AutoModelForSequenceClassification.from_pretrained(ref, **kwargs)
-    except (OSError, ValueError, KeyError) as exc:
-        raise _load_error(ref, exc) from None
-    finally:
-        hf_logging.set_verbosity(verbosity)
-
-
-def _load_error(ref: str, exc: Exception) -> GreenError:
+def load_error(ref: str, exc: Exception) -> GreenError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if os.environ.get("HF_HUB_OFFLINE") == "1" and not Path(ref).exists():
         return GreenError(

@@ -7,6 +7,8 @@ from a registered step name to its config) and evaluation settings.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -14,16 +16,23 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from green.compress import STEPS, StepConfig
+from green.compress import STEPS, StepConfig, chain_problem
 from green.errors import GreenError
 
 RECIPE_VERSION = 1
+#: Recipes are a few hundred bytes; anything this large is a mistake or an attack.
+MAX_RECIPE_BYTES = 64 * 1024
+#: Nodes after YAML aliases are expanded (a 540-byte alias bomb expands to billions).
+MAX_RECIPE_NODES = 5000
+#: Names the workbench uses for itself.
+RESERVED_NAMES = {"baseline"}
 
 
 class EvaluateSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    runtime: Literal["onnxruntime", "torch"] = "onnxruntime"
+    runtime: Literal["onnxruntime", "torch"] | None = Field(
+        default=None, description="checked against the last step's output; derived from it when unset")
     device: Literal["any", "cpu", "cuda"] = Field(default="any", description="where the recipe is meant to run")
     fallback_device: Literal["cpu"] | None = Field(
         default=None, description="where to run when the intended device is absent (else: an error)"
@@ -41,12 +50,27 @@ class Recipe(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     version: int = RECIPE_VERSION
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)
     description: str
     steps: list[RecipeStep] = Field(min_length=1)
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
-    #: Where the recipe was read from (not part of the file).
+    #: Where the recipe was read from: ``builtin:NAME`` or a file path (not part of the file).
     origin: str = ""
+    #: sha256 of the recipe text, to tell two recipes of one name apart (not part of the file).
+    digest: str = ""
+
+    @property
+    def builtin(self) -> bool:
+        return self.origin.startswith("builtin:")
+
+    @property
+    def output_format(self) -> str:
+        return STEPS[self.steps[-1].name].gives
+
+    @property
+    def runtime(self) -> str:
+        """Where the result runs: declared, or what the last step's output needs."""
+        return self.evaluate.runtime or ("onnxruntime" if self.output_format.startswith("onnx") else "torch")
 
     def to_dict(self) -> dict:
         return {
@@ -54,7 +78,7 @@ class Recipe(BaseModel):
             "name": self.name,
             "description": self.description,
             "steps": [{s.name: s.config.model_dump()} for s in self.steps],
-            "evaluate": self.evaluate.model_dump(),
+            "evaluate": self.evaluate.model_dump() | {"runtime": self.runtime},
         }
 
 
@@ -63,12 +87,15 @@ def builtin_names() -> list[str]:
 
 
 def load_recipe(name_or_path: str) -> Recipe:
-    """A built-in recipe by name, or any recipe file by path."""
+    """A built-in recipe by name, or any recipe file by path.
+
+    A bare name is always a built-in; a file is read when the argument looks like a path
+    (a .yaml/.yml suffix or a directory separator), so a folder named ``int8`` in the
+    current directory cannot shadow the built-in ``int8``.
+    """
     path = Path(name_or_path).expanduser()
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise GreenError(f"recipe file not found: {name_or_path}", "check the path, or see `green recipes list`")
-        return parse_recipe(path.read_text(encoding="utf-8"), str(path))
+    if path.suffix in (".yaml", ".yml") or "/" in name_or_path or os.sep in name_or_path or path.is_file():
+        return parse_recipe(_read_recipe_file(path, name_or_path), str(path))
     names = builtin_names()
     if name_or_path not in names:
         near = difflib.get_close_matches(name_or_path, names, n=1)
@@ -81,23 +108,51 @@ def load_recipe(name_or_path: str) -> Recipe:
     return parse_recipe(text, f"builtin:{name_or_path}")
 
 
-def parse_recipe(text: str, origin: str) -> Recipe:
+def _read_recipe_file(path: Path, given: str) -> str:
     try:
+        if not path.is_file():
+            raise GreenError(f"recipe file not found: {given}", "check the path, or see `green recipes list`")
+        if path.stat().st_size > MAX_RECIPE_BYTES:
+            raise GreenError(f"recipe file {given} is {path.stat().st_size:,} bytes, over the {MAX_RECIPE_BYTES:,} allowed",
+                             "a recipe is a name, a description and a few steps; check the file")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise GreenError(f"cannot read recipe file {given}: {exc.strerror or exc}", "check the path and its permissions") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise GreenError(f"recipe file {given} is not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start})",
+                         "a recipe is a YAML text file; see `green recipes show int8`") from None
+
+
+def parse_recipe(text: str, origin: str) -> Recipe:
+    if len(text.encode("utf-8")) > MAX_RECIPE_BYTES:
+        raise GreenError(f"{origin}: recipe is over {MAX_RECIPE_BYTES:,} bytes", "check the file")
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        nodes = _expanded_size(root)
+        if nodes > MAX_RECIPE_NODES:
+            raise GreenError(f"{origin}: recipe expands to more than {MAX_RECIPE_NODES:,} YAML nodes (aliases)",
+                             "write the recipe out without nested aliases")
         raw = yaml.safe_load(text)
-        root = yaml.compose(text)
+    except RecursionError:
+        raise GreenError(f"{origin}: recipe is nested too deeply", "a recipe is a flat list of steps") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise GreenError(f"{where}: YAML syntax error: {problem}", "fix the YAML at that line") from None
+    if isinstance(raw, dict) and isinstance(raw.get("name"), str) and raw["name"] in RESERVED_NAMES:
+        raise GreenError(f"{origin}:{_line_of(root, ('name',))}: name: {raw['name']!r} is reserved for the workbench's "
+                         "own reference", "give the recipe another name")
     if not isinstance(raw, dict):
         raise GreenError(f"{origin}: a recipe must be a mapping with name, description and steps", "see `green recipes show int8`")
 
     def fail(loc: tuple, message: str, fix: str = "see `green recipes show int8` for a valid recipe") -> GreenError:
         line = _line_of(root, loc)
         at = f"{origin}:{line}" if line else origin
-        key = ".".join(str(p) for p in loc) or "recipe"
-        return GreenError(f"{at}: {key}: {message}", fix)
+        key = ".".join(str(p)[:40] for p in loc) or "recipe"
+        return GreenError(f"{at}: {key}: {message[:300]}", fix)
 
     steps_raw = raw.get("steps")
     steps: list[RecipeStep] = []
@@ -116,28 +171,42 @@ def parse_recipe(text: str, origin: str) -> Recipe:
                 err = exc.errors()[0]
                 raise fail(("steps", i, step_name, *err["loc"]), _pydantic_message(err)) from None
             steps.append(RecipeStep(name=step_name, config=config))
-        problem = _step_order_problem(steps)
+        problem = chain_problem([(st.name, st.config) for st in steps])
         if problem:
             index, message, fix = problem
             raise fail(("steps", index, steps[index].name), message, fix)
     try:
-        return Recipe.model_validate({**raw, "steps": steps if isinstance(steps_raw, list) else steps_raw, "origin": origin})
+        recipe = Recipe.model_validate({**raw, "steps": steps if isinstance(steps_raw, list) else steps_raw,
+                                        "origin": origin, "digest": hashlib.sha256(text.encode()).hexdigest()[:16]})
     except ValidationError as exc:
         err = exc.errors()[0]
         raise fail(tuple(err["loc"]), _pydantic_message(err)) from None
+    declared = recipe.evaluate.runtime
+    natural = "onnxruntime" if recipe.output_format.startswith("onnx") else "torch"
+    if declared and declared != natural:
+        raise fail(("evaluate", "runtime"), f"{declared} cannot run what the last step "
+                   f"({recipe.steps[-1].name}) gives ({recipe.output_format})", f"use runtime: {natural}, or leave it out")
+    return recipe
 
 
-def _step_order_problem(steps: list[RecipeStep]) -> tuple[int, str, str] | None:
-    """Step combinations that run but defeat their purpose: (step index, problem, fix)."""
-    fused = False
-    for i, step in enumerate(steps):
-        if step.name == "export":
-            fused = bool(getattr(step.config, "optimize", False))
-        if step.name == "quantize" and getattr(step.config, "method", "") == "static-int8" and fused:
-            return (i, "static-int8 after a fused export (optimize: true) quantizes the weights only, since "
-                       "ONNX Runtime's QDQ quantizer cannot see activations through fused ops, and runs slower "
-                       "than fp32", "remove optimize from the export step; the serving session fuses the QDQ graph")
-    return None
+def _expanded_size(node: Any, memo: dict | None = None, depth: int = 0) -> int:
+    """Nodes in the document with every alias expanded, computed without expanding (memoized)."""
+    memo = {} if memo is None else memo
+    if node is None:
+        return 0
+    if id(node) in memo:
+        return memo[id(node)]
+    if depth > 100:
+        return MAX_RECIPE_NODES + 1
+    memo[id(node)] = MAX_RECIPE_NODES + 1  # a node reached again while being counted: a cycle
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo, depth + 1) + _expanded_size(v, memo, depth + 1) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(v, memo, depth + 1) for v in node.value)
+    else:
+        size = 1
+    memo[id(node)] = size
+    return size
 
 
 def _pydantic_message(err: dict[str, Any]) -> str:
@@ -145,7 +214,8 @@ def _pydantic_message(err: dict[str, Any]) -> str:
         return "unknown key"
     if err["type"] == "missing":
         return "required key is missing"
-    return f"{err['msg']} (got {err.get('input')!r})"
+    got = repr(err.get("input"))
+    return f"{err['msg']} (got {got[:60] + '...' if len(got) > 60 else got})"
 
 
 def _line_of(node: Any, loc: tuple) -> int | None:

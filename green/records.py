@@ -1,6 +1,9 @@
-"""Records: one JSON document per evaluated artifact, written atomically, never edited.
+"""Records: one typed, versioned JSON document per evaluated artifact, written atomically, never edited.
 
-Reports are computed from records only.
+:class:`Record` is the one schema; :func:`build_record` the one place a record is
+assembled, for evaluations and for ``green measure`` alike. Reports are computed from
+records only. A file that does not validate is skipped with a note, never fatal: one
+bad file cannot break a workdir.
 """
 
 from __future__ import annotations
@@ -9,50 +12,245 @@ import json
 import re
 import uuid
 from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from green.artifacts import atomic_write_json, now_iso
 
-RECORD_VERSION = 1
-#: Keys every record carries (``results.json`` entries too).
-REQUIRED_KEYS = (
-    "recipe",
-    "accuracy",
-    "macro_f1",
-    "size_mb",
-    "latency_ms",
-    "throughput_per_s",
-    "energy_per_inference_j",
-    "energy_source",
-    "device",
-    "run_energy_j",
-)
+RECORD_VERSION = 2
+_ID = r"^[0-9A-Za-z][0-9A-Za-z_.-]{0,120}$"
+
+
+class Latency(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    p50: float
+    p95: float
+    mean: float | None = None
+    batch_size: int = 1
+    samples: int | None = None
+
+
+class DeviceInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    kind: str
+    name: str
+    intended: str | None = None
+    ran_on: str | None = None
+    runtime: dict = Field(default_factory=dict)
+
+
+class TaskInfo(BaseModel):
+    """The task a record's metrics belong to: its primary metric decides the chart and the frontier."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    primary_metric: str
+    higher_is_better: bool = True
+    inference_unit: str = "sequence"
+    data: dict = Field(default_factory=dict)
+    test_rows_evaluated: int | None = None
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    record_version: Literal[2] = RECORD_VERSION
+    kind: Literal["evaluation", "measurement"]
+    id: str = Field(pattern=_ID)
+    created: str
+    recipe: str = Field(min_length=1)
+    #: ``builtin:NAME``, a recipe file path, or ``baseline``; tells same-named recipes apart.
+    recipe_origin: str | None = None
+    recipe_digest: str | None = None
+    recipe_detail: dict | None = None
+    artifact: str
+    artifact_format: str
+    lineage: list[dict] = Field(default_factory=list)
+    task: TaskInfo
+    metrics: dict[str, float | None] = Field(default_factory=dict)
+    size_mb: float
+    latency_ms: Latency | None = None
+    throughput_per_s: float | None = None
+    batch_size: int | None = None
+    sequence_length_policy: str | None = None
+    energy_per_inference_j: float | None = None
+    energy_source: str
+    energy_estimate: bool = False
+    energy_scope: str | None = None
+    placement: dict | None = None
+    efficiency: dict | None = None
+    energy: dict = Field(default_factory=dict)
+    device: DeviceInfo
+    run_energy_j: float | None = None
+    run_energy_source: str | None = None
+    run_energy_kwh: float | None = None
+    run_gco2e: float | None = None
+    run_seconds: float | None = None
+    run_steps: list[dict] = Field(default_factory=list)
+    baseline_run_energy_j: float | None = None
+    bench_settings: dict = Field(default_factory=dict)
+    cells: list[dict] | None = None
+    versions: dict[str, str | None] = Field(default_factory=dict)
+    #: Where the record was read from (set on load, not stored).
+    file: str | None = Field(default=None, exclude=True)
+
+    @property
+    def primary_value(self) -> float | None:
+        return self.metrics.get(self.task.primary_metric)
 
 
 def new_record_id(recipe: str) -> str:
     stamp = re.sub(r"[^0-9]", "", now_iso())[:14]
-    return f"{stamp}-{recipe}-{uuid.uuid4().hex[:6]}"
+    slug = re.sub(r"[^0-9A-Za-z_.-]", "-", recipe)[:64]
+    return f"{stamp}-{slug}-{uuid.uuid4().hex[:6]}"
 
 
-def write_record(records_dir: Path, record: dict) -> Path:
-    missing = [k for k in REQUIRED_KEYS if k not in record]
-    if missing:
-        raise ValueError(f"record lacks {missing}")
-    path = Path(records_dir) / f"{record['id']}.json"
+def build_record(
+    *,
+    kind: Literal["evaluation", "measurement"],
+    recipe: dict,
+    artifact,
+    task: dict,
+    device: dict,
+    energy: dict,
+    latency: dict | None,
+    settings: dict,
+    versions: dict,
+    metrics: dict | None = None,
+    data: dict | None = None,
+    test_rows: int | None = None,
+    run_steps: list[dict] | None = None,
+    placement: dict | None = None,
+    efficiency: dict | None = None,
+    sequence_policy: str | None = None,
+    country: str = "USA",
+    region: str | None = None,
+    cells: list[dict] | None = None,
+    baseline_run_energy_j: float | None = None,
+) -> Record:
+    """Assemble and validate a record. ``energy`` is the benchmark's result at the throughput batch.
+
+    ``recipe`` is the recipe as a dict with ``name`` (and ``origin``/``digest`` when read
+    from a file); ``run_steps`` the measured windows of the steps that made the artifact.
+    """
+    from green.carbon import J_PER_KWH, grams_co2e
+
+    steps = run_steps or []
+    run_j = [s.get("joules") for s in steps]
+    # The run's energy is known only when every step that made the artifact was measured.
+    run_total = sum(run_j) if steps and all(j is not None for j in run_j) else None
+    per_inf = energy.get("per_inference_j")
+    return Record(
+        kind=kind,
+        id=new_record_id(recipe["name"] if kind == "evaluation" else f"measure-{recipe['name']}"),
+        created=now_iso(),
+        recipe=recipe["name"],
+        recipe_origin=recipe.get("origin"),
+        recipe_digest=recipe.get("digest"),
+        recipe_detail={k: v for k, v in recipe.items() if k not in ("origin", "digest")},
+        artifact=str(artifact.path),
+        artifact_format=artifact.format,
+        lineage=[{"step": a.step, "path": str(a.path)} for a in artifact.lineage()],
+        task=TaskInfo(**task, data=data or {}, test_rows_evaluated=test_rows),
+        metrics=metrics or {},
+        size_mb=artifact.size_bytes / 1e6,
+        latency_ms=Latency(**latency) if latency else None,
+        throughput_per_s=energy.get("throughput_per_s"),
+        batch_size=energy.get("batch_size"),
+        sequence_length_policy=sequence_policy,
+        energy_per_inference_j=per_inf,
+        energy_source=energy.get("source") or "none",
+        energy_estimate=bool(energy.get("estimate")),
+        energy_scope=("gpu" if device["kind"] == "cuda" else "cpu+ram" if energy.get("estimate") else "cpu"),
+        placement=placement,
+        efficiency=efficiency,
+        energy={
+            **{k: v for k, v in energy.items() if k != "batch_shapes"},
+            "pareto_uses": "total",
+            "wh_per_million": per_inf * 1e6 / 3600.0 if per_inf is not None else None,
+            "gco2e_per_million": grams_co2e(per_inf * 1e6, country, region) if per_inf is not None else None,
+            "country": country,
+            "region": region,
+        },
+        device=DeviceInfo(**device),
+        run_energy_j=run_total if kind == "evaluation" else artifact.run_energy_j,
+        run_energy_source="+".join(sorted({s.get("source", "none") for s in steps})) or None,
+        run_energy_kwh=run_total / J_PER_KWH if run_total is not None else None,
+        run_gco2e=grams_co2e(run_total, country, region) if run_total is not None else None,
+        run_seconds=sum(s.get("seconds") or 0.0 for s in steps) if steps else None,
+        run_steps=steps,
+        baseline_run_energy_j=baseline_run_energy_j,
+        bench_settings=settings,
+        cells=cells,
+        versions=versions,
+    )
+
+
+def write_record(records_dir: Path, record: Record) -> Path:
+    """Write ``record`` as ``<id>.json``; an existing record is never overwritten."""
+    if not isinstance(record, Record):
+        raise TypeError("write_record takes a Record (see build_record)")
+    path = Path(records_dir) / f"{record.id}.json"
     if path.exists():
         raise FileExistsError(f"{path} exists; records are never overwritten")
-    atomic_write_json(path, record)
+    atomic_write_json(path, record.model_dump(mode="json"))
+    record.file = str(path)
     return path
 
 
-def load_records(records_dir: Path) -> list[dict]:
-    """Every readable record, oldest first; unreadable files are skipped with a note."""
+def read_record(path: Path) -> Record:
+    """One record file, upgraded from older versions; raises ValueError when it is not one."""
+    try:
+        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"unreadable ({type(exc).__name__})") from None
+    if not isinstance(payload, dict):
+        raise ValueError("not a JSON object")
+    payload.pop("_file", None)
+    try:
+        record = Record.model_validate(_upgrade(payload))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "record"
+        raise ValueError(f"{where}: {err['msg']}") from None
+    record.file = str(path)
+    return record
+
+
+def load_records(records_dir: Path, notes: list[str] | None = None) -> list[Record]:
+    """Every valid record, oldest first. Invalid files are skipped; ``notes`` collects why."""
     out = []
     for path in sorted(Path(records_dir).glob("*.json")):
         try:
-            rec = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        if isinstance(rec, dict) and all(k in rec for k in REQUIRED_KEYS):
-            rec["_file"] = str(path)
-            out.append(rec)
-    return out
+            out.append(read_record(path))
+        except ValueError as exc:
+            if notes is not None:
+                notes.append(f"skipped {path.name}: {exc}")
+    return sorted(out, key=lambda r: r.created)
+
+
+def _upgrade(payload: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 records (green 0.1): classification metrics at the top level, no task block."""
+    if payload.get("record_version", 1) >= RECORD_VERSION:
+        return payload
+    p = dict(payload)
+    p["record_version"] = RECORD_VERSION
+    p.setdefault("kind", "evaluation")
+    metrics = {k: p.pop(k) for k in ("accuracy", "macro_f1") if k in p}
+    p["metrics"] = {k: v for k, v in metrics.items() if v is not None}
+    old_task = p.pop("task", None)
+    p["task"] = {"name": "text-classification", "primary_metric": "accuracy", "higher_is_better": True,
+                 "data": {k: v for k, v in (old_task or {}).items() if k != "test_rows_evaluated"},
+                 "test_rows_evaluated": (old_task or {}).get("test_rows_evaluated")}
+    if "idle" in p:  # measurement records kept idle at the top level
+        p.setdefault("energy", {})["idle"] = p.pop("idle")
+    if "settings" in p:
+        p["bench_settings"] = p.pop("settings")
+    p.setdefault("energy_source", "none")
+    p.setdefault("size_mb", 0.0)
+    p.setdefault("artifact_format", "unknown")
+    return p

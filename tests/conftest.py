@@ -40,9 +40,11 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def small_csv(tmp_path_factory) -> Path:
     """300 rows of the embedded tweet corpus as a user's CSV (utf-8, columns text,label)."""
-    from green.data import embedded_corpus_path
+    import io
 
-    rows = list(csv.DictReader(embedded_corpus_path().read_text(encoding="latin-1").splitlines()))
+    from green.tasks.classification import embedded_corpus_path
+
+    rows = list(csv.DictReader(io.StringIO(embedded_corpus_path().read_text(encoding="latin-1"), newline="")))
     by_label: dict[str, list[dict]] = {}
     for r in rows:
         by_label.setdefault(r["sentiment"], []).append(r)

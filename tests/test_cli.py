@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_green
+from green.report import ENTRY_KEYS
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +30,9 @@ def test_report_files_and_keys(workdir):
     entries = {e["recipe"]: e for e in json.loads((report / "results.json").read_text())}
     assert set(entries) == {"baseline", "int8", "fp32-onnx", "int8-static"}
     for e in entries.values():
-        for key in ("recipe", "accuracy", "macro_f1", "size_mb", "latency_ms", "throughput_per_s",
-                    "energy_per_inference_j", "energy_source", "device", "run_energy_j"):
+        for key in ENTRY_KEYS:
             assert key in e, key
+        assert e["primary_metric"] == "accuracy" and set(e["metrics"]) == {"accuracy", "macro_f1"}
         assert e["energy_source"] and e["energy_per_inference_j"] > 0
         assert e["latency_ms"]["p95"] >= e["latency_ms"]["p50"] > 0
         assert e["run_energy_j"] > 0
@@ -42,12 +43,13 @@ def test_report_files_and_keys(workdir):
 
 def test_int8_is_small_and_keeps_accuracy(workdir):
     entries = {e["recipe"]: e for e in json.loads((workdir / "report" / "results.json").read_text())}
+    acc = {name: e["metrics"]["accuracy"] for name, e in entries.items()}
     assert entries["int8"]["size_mb"] <= 0.35 * entries["fp32-onnx"]["size_mb"]
-    assert abs(entries["int8"]["accuracy"] - entries["fp32-onnx"]["accuracy"]) <= 0.015
-    assert abs(entries["int8-static"]["accuracy"] - entries["fp32-onnx"]["accuracy"]) <= 0.015
+    assert abs(acc["int8"] - acc["fp32-onnx"]) <= 0.015
+    assert abs(acc["int8-static"] - acc["fp32-onnx"]) <= 0.015
     assert entries["int8-static"]["size_mb"] <= 0.35 * entries["fp32-onnx"]["size_mb"]
     # fp32 ONNX is the same network as the baseline: same predictions, same accuracy.
-    assert entries["fp32-onnx"]["accuracy"] == pytest.approx(entries["baseline"]["accuracy"], abs=0.01)
+    assert acc["fp32-onnx"] == pytest.approx(acc["baseline"], abs=0.01)
 
 
 def test_records_carry_lineage_versions_and_energy_windows(workdir):
@@ -67,6 +69,11 @@ def test_records_carry_lineage_versions_and_energy_windows(workdir):
     assert energy["gco2e_per_million"] > 0 and energy["wh_per_million"] > 0
     onnx_dir = Path(int8["artifact"])
     assert (onnx_dir / "green-artifact.json").is_file() and (onnx_dir / "quantize_config.json").is_file()
+    # Self-contained: the quantized folder carries its own tokenizer and config.
+    assert (onnx_dir / "tokenizer_config.json").is_file() and (onnx_dir / "config.json").is_file()
+    manifest = json.loads((onnx_dir / "green-artifact.json").read_text())
+    assert manifest["files"]["model"].endswith(".onnx") and manifest["files"]["tokenizer"] == "."
+    assert manifest["task"] == "text-classification" and manifest["flops"]["coefficients"][1] > 0
 
 
 def test_a_copied_workdir_keeps_its_lineage(workdir, tmp_path):
@@ -106,7 +113,7 @@ def test_bnb_recipe_on_cpu_writes_a_torch_record(workdir, tmp_path):
     rec = json.loads(Path(res.stdout.strip().splitlines()[-1].split("record: ")[1]).read_text())
     assert rec["recipe"] == "bnb-nf4-cpu" and rec["device"]["runtime"]["runtime"] == "torch"
     assert [s["step"] for s in rec["run_steps"]] == ["bnb"] and rec["run_energy_j"] > 0
-    assert 0 <= rec["accuracy"] <= 1 and rec["energy"]["per_inference_j"] > 0
+    assert 0 <= rec["metrics"]["accuracy"] <= 1 and rec["energy"]["per_inference_j"] > 0
 
 
 def test_second_train_refuses_and_keeps_workdir(workdir, tiny_model_dir, small_csv):

@@ -21,7 +21,6 @@ def test_builtins_validate_and_carry_descriptions():
         r = load_recipe(name)
         assert r.name == name
         assert len(r.description) > 40
-        assert r.steps[0].name in ("export", "bnb")
 
 
 def test_gpu_recipes_say_where_they_run_and_what_they_cost():
@@ -30,7 +29,7 @@ def test_gpu_recipes_say_where_they_run_and_what_they_cost():
     assert fp16.evaluate.cuda_graphs
     for name in ("bnb-int8", "bnb-nf4"):
         r = load_recipe(name)
-        assert r.evaluate.device == "cuda" and r.evaluate.runtime == "torch"
+        assert r.evaluate.device == "cuda" and r.runtime == "torch" and r.output_format == "torch-bnb"
         assert "Not exportable to ONNX" in r.description and "energy" in r.description
     static = load_recipe("int8-static")
     assert static.steps[1].config.method == "static-int8" and static.evaluate.device == "cpu"
@@ -65,6 +64,14 @@ def test_recipe_by_path(tmp_path):
         (VALID.replace("description: a test recipe\n", ""), "description: required key is missing"),
         (VALID.replace("steps:\n", "steps: [\n", 1), "YAML syntax error"),
         (VALID.replace("dynamic-int8", "static-int8"), "mine.yaml:5: steps.1.quantize: static-int8 after a fused export"),
+        (VALID.replace("  - export: {format: onnx, optimize: true}\n", ""),
+         "mine.yaml:4: steps.0.quantize: quantize takes an ONNX model, but the baseline gives a PyTorch model; "
+         "add a step that makes an ONNX model first (export)"),
+        (VALID.replace("  - quantize: {method: dynamic-int8, per_channel: true}\n", "  - bnb: {}\n"),
+         "mine.yaml:5: steps.1.bnb: bnb takes a PyTorch model, but export gives an ONNX model; put bnb before the step"),
+        (VALID.replace("device: cpu", "device: cpu\n  runtime: torch"), "mine.yaml:8: evaluate.runtime: torch cannot run"),
+        (VALID.replace("name: mine", "name: baseline"), "mine.yaml:1: name: 'baseline' is reserved"),
+        (VALID.replace("name: mine", "name: " + "x" * 300), "mine.yaml:1: name: String should have at most 64"),
     ],
 )
 def test_bad_recipes_name_key_and_line(tmp_path, text, expected):
@@ -95,3 +102,37 @@ def test_to_dict_roundtrips():
 
     again = parse_recipe(yaml.safe_dump(r.to_dict()), "roundtrip")
     assert again.to_dict() == r.to_dict()
+
+
+def test_alias_bomb_is_refused_quickly(tmp_path):
+    """540 bytes of nested YAML aliases expand to 9**10 nodes: refused before anything expands them."""
+    import time
+
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    p = tmp_path / "bomb.yaml"
+    p.write_text("\n".join(lines) + "\nname: bomb\ndescription: *a9\nsteps: []\n")
+    t0 = time.perf_counter()
+    with pytest.raises(GreenError, match="expands to more than"):
+        load_recipe(str(p))
+    assert time.perf_counter() - t0 < 2
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "not UTF-8 text"),
+    (b"name: big\ndescription: " + b"x" * 70_000 + b"\nsteps: []\n", "bytes, over the"),
+    (b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+    (b"name: !!python/object/apply:os.system ['true']\ndescription: d\nsteps: []\n", "YAML syntax error"),
+])
+def test_hostile_recipe_files_are_one_line_errors(tmp_path, content, expected):
+    p = tmp_path / "r.yaml"
+    p.write_bytes(content)
+    with pytest.raises(GreenError) as err:
+        load_recipe(str(p))
+    assert expected in str(err.value) and "\n" not in str(err.value) and len(str(err.value)) < 500
+
+
+def test_a_folder_named_like_a_builtin_does_not_shadow_it(tmp_path, monkeypatch):
+    (tmp_path / "int8").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert load_recipe("int8").origin == "builtin:int8"

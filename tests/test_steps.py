@@ -5,7 +5,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from green.artifacts import Artifact
+from green.artifacts import Artifact, support_roles
 from green.batching import encode, sorted_batches
 from green.compress import STEPS, StepContext
 from green.compress.bnb import BnbConfig
@@ -13,12 +13,16 @@ from green.compress.export import ExportConfig, fused_op_counts
 from green.compress.quantize import QuantizeConfig
 from green.errors import GreenError
 from green.evaluate.placement import audit_placement, summarize_profile
-from green.evaluate.runtime import OrtRunner
+from green.runtime.ort import OrtRunner
+from green.tasks import DataSpec, get_task
+
+TEXT = get_task("text-classification")
 
 
 @pytest.fixture(scope="module")
 def base(tiny_model_dir) -> Artifact:
-    return Artifact(path=tiny_model_dir, format="torch", runtime="torch", step="train")
+    return Artifact(path=tiny_model_dir, format="torch", task=TEXT.name, step="train",
+                    files={"model": "model.safetensors", **support_roles(tiny_model_dir)})
 
 
 @pytest.fixture(scope="module")
@@ -29,17 +33,16 @@ def exported(base, tmp_path_factory) -> Artifact:
 
 @pytest.fixture(scope="module")
 def batches(tiny_model_dir, small_csv):
-    from green.data import load_task_data
     from green.models import load_tokenizer
 
-    enc = encode(load_tokenizer(str(tiny_model_dir)), load_task_data(str(small_csv)).test.texts)
+    enc = encode(load_tokenizer(str(tiny_model_dir)), TEXT.load_data(DataSpec(str(small_csv))).test.inputs)
     return enc, [enc.batch(idx) for idx in sorted_batches(enc.lengths, 8)]
 
 
 def ops(artifact: Artifact) -> Counter:
     import onnx
 
-    return Counter(n.op_type for n in onnx.load(str(artifact.path / artifact.model_file)).graph.node)
+    return Counter(n.op_type for n in onnx.load(str(artifact.file("model"))).graph.node)
 
 
 def test_gpu_fp16_export_fuses_attention(base, tmp_path, monkeypatch):
@@ -61,13 +64,13 @@ def test_gpu_fp16_export_fuses_attention(base, tmp_path, monkeypatch):
     (step,) = load_recipe("fp16").steps
     assert step.config.optimization_level == 0 and step.config.for_gpu and step.config.fp16
     art = STEPS["export"].run(base, step.config, StepContext(tmp_path, "cpu"))
-    fused = fused_op_counts(art.path / art.model_file)
+    fused = fused_op_counts(art.file("model"))
     layers = 2
     assert fused["Attention"] + fused["MultiHeadAttention"] == layers, fused
     assert fused["SkipLayerNormalization"] >= layers
     import onnx
 
-    init = onnx.load(str(art.path / art.model_file)).graph.initializer
+    init = onnx.load(str(art.file("model"))).graph.initializer
     assert Counter(t.data_type for t in init)[onnx.TensorProto.FLOAT16] > 0
 
 
@@ -83,7 +86,7 @@ def test_dynamic_int8_quantizes_matmuls_and_embeddings(exported, tmp_path, batch
     assert counts["DynamicQuantizeLinear"] > 0
     assert q.size_bytes < 0.35 * exported.size_bytes
     enc, bs = batches
-    a, b = OrtRunner(exported.path / exported.model_file, "cpu"), OrtRunner(q.path / q.model_file, "cpu")
+    a, b = OrtRunner(exported.file("model"), "cpu"), OrtRunner(q.file("model"), "cpu")
     agree = np.mean([(a(x).argmax(-1) == b(x).argmax(-1)).mean() for x in bs])
     assert agree > 0.9
 
@@ -111,32 +114,30 @@ def test_static_int8_calibrates_activations_and_runs_int8_kernels(exported_unfus
                                                                    method):
     import onnx
 
-    from green.data import load_task_data
-
-    texts = load_task_data(str(small_csv)).train.texts
+    data = TEXT.load_data(DataSpec(str(small_csv)))
     cfg = QuantizeConfig(method="static-int8", calibration_method=method, calibration_samples=36,
                          calibration_batch_size=8)
     out = tmp_path / "q"
     out.mkdir()
-    q = STEPS["quantize"].run(exported_unfused, cfg, StepContext(out, "cpu", train_texts=texts))
-    graph = onnx.load(str(q.path / q.model_file)).graph
+    q = STEPS["quantize"].run(exported_unfused, cfg, StepContext(out, "cpu", task=TEXT, data=data))
+    graph = onnx.load(str(q.file("model"))).graph
     weights = {t.name for t in graph.initializer}
     activation_q = [n for n in graph.node if n.op_type == "QuantizeLinear" and n.input[0] not in weights]
     assert len(activation_q) >= 2 * 4, "activations must be quantized, not only the weights"
-    run = session_ops(q.path / q.model_file, tmp_path)
+    run = session_ops(q.file("model"), tmp_path)
     assert run["QLinearMatMul"] + run["MatMulIntegerToFloat"] >= 4, run
     assert q.size_bytes < 0.5 * exported_unfused.size_bytes
     assert (out / "quantize_config.json").is_file()
     enc, bs = batches
-    a, b = OrtRunner(exported_unfused.path / exported_unfused.model_file, "cpu"), OrtRunner(q.path / q.model_file, "cpu")
+    a, b = OrtRunner(exported_unfused.file("model"), "cpu"), OrtRunner(q.file("model"), "cpu")
     agree = np.mean([(a(x).argmax(-1) == b(x).argmax(-1)).mean() for x in bs])
     assert agree > 0.8
 
 
-def test_static_int8_refuses_a_fused_graph(exported, tmp_path):
+def test_static_int8_refuses_a_fused_graph(exported, tmp_path, small_csv):
     with pytest.raises(GreenError, match="fused graph"):
         STEPS["quantize"].run(exported, QuantizeConfig(method="static-int8"),
-                              StepContext(tmp_path, "cpu", train_texts=["a tweet"] * 16))
+                              StepContext(tmp_path, "cpu", task=TEXT, data=TEXT.load_data(DataSpec(str(small_csv)))))
 
 
 def test_static_int8_without_data_is_a_clear_error(exported, tmp_path):
@@ -149,11 +150,11 @@ def test_bnb_quantizes_encoder_linears_and_reloads(base, tmp_path, batches, meth
     """bitsandbytes' CPU kernels run the same plumbing the CUDA recipes use."""
     from safetensors import safe_open
 
-    from green.evaluate.runtime import open_runner
+    from green.runtime import open_runner
 
     art = STEPS["bnb"].run(base, BnbConfig(method=method), StepContext(tmp_path, "cpu"))
-    assert art.params["quantization"] == f"bnb-{method}" and art.target_device == "cpu"
-    with safe_open(str(art.path / art.model_file), "pt") as f:
+    assert art.params["quantization"] == f"bnb-{method}" and art.target_device == "cpu" and art.format == "torch-bnb"
+    with safe_open(str(art.file("model")), "pt") as f:
         query = f.get_tensor("bert.encoder.layer.0.attention.self.query.weight")
         classifier = f.get_tensor("classifier.weight")
     assert query.element_size() == 1  # int8 rows, or two NF4 codes per byte
@@ -170,12 +171,12 @@ def test_bnb_quantizes_encoder_linears_and_reloads(base, tmp_path, batches, meth
 def test_placement_audit_reports_a_quantized_cpu_graph(exported, tmp_path, batches):
     q = STEPS["quantize"].run(exported, QuantizeConfig(), StepContext(tmp_path, "cpu"))
     enc, bs = batches
-    report = audit_placement(q.path / q.model_file, ["CPUExecutionProvider"], bs[:2], "cpu")
+    report = audit_placement(q.file("model"), ["CPUExecutionProvider"], bs[:2], "cpu")
     assert report["intended_provider"] == "CPUExecutionProvider"
     assert report["nodes_by_provider"]["CPUExecutionProvider"] >= 10
     assert report["off_device_share"] == 0.0 and not report["fell_back"]
     # The same CPU-placed graph audited against a CUDA intent is all off-device.
-    assert audit_placement(q.path / q.model_file, ["CPUExecutionProvider"], bs[:1], "cuda")["off_device_share"] == 1.0
+    assert audit_placement(q.file("model"), ["CPUExecutionProvider"], bs[:1], "cuda")["off_device_share"] == 1.0
 
 
 def test_profile_summary_counts_fallback_share():
@@ -191,8 +192,8 @@ def test_profile_summary_counts_fallback_share():
 
 def test_io_binding_gives_the_same_logits(exported, batches):
     enc, bs = batches
-    plain = OrtRunner(exported.path / exported.model_file, "cpu", io_binding=False)
-    bound = OrtRunner(exported.path / exported.model_file, "cpu", io_binding=True)
+    plain = OrtRunner(exported.file("model"), "cpu", io_binding=False)
+    bound = OrtRunner(exported.file("model"), "cpu", io_binding=True)
     for batch in bs[:3]:
         np.testing.assert_allclose(bound(bound.prepare(batch)), plain(batch), rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(bound(batch), plain(batch), rtol=1e-5, atol=1e-5)
@@ -208,21 +209,21 @@ def test_padding_rounds_up_to_bucket():
 
 
 def test_cuda_graph_runner_refuses_without_a_gpu(exported):
-    from green.evaluate.cudagraph import CudaGraphOrtRunner
+    from green.runtime.cudagraph import CudaGraphOrtRunner
 
     with pytest.raises(GreenError, match="CUDA graphs need"):
-        CudaGraphOrtRunner(exported.path / exported.model_file, "cpu")
+        CudaGraphOrtRunner(exported.file("model"), "cpu")
 
 
 def test_cuda_graph_runner_reads_logit_width_without_a_captured_run(exported, batches, tmp_path):
     """The width comes from the graph; when the graph leaves it symbolic, from an uncaptured run."""
     import onnxruntime as ort
 
-    from green.evaluate.cudagraph import output_width
+    from green.runtime.cudagraph import output_width
 
     enc, bs = batches
     feed = {k: v[:1] for k, v in bs[0].items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-    path = exported.path / exported.model_file
+    path = exported.file("model")
     assert output_width(ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]), feed) == 3
 
     class SymbolicWidth:  # a session whose graph leaves the width symbolic (ORT infers it for this one)

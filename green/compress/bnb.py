@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from green.artifacts import Artifact
+from green.artifacts import Artifact, copy_support_files, support_roles
 from green.compress.registry import StepConfig, StepContext, register_step
 from green.errors import GreenError
 
@@ -42,29 +42,33 @@ def bnb_quantization_config(config: BnbConfig):
                               bnb_4bit_use_double_quant=config.double_quant, llm_int8_skip_modules=config.skip_modules)
 
 
-@register_step("bnb", BnbConfig, "bitsandbytes LLM.int8 / NF4 weights in PyTorch (CUDA; CPU also runs)")
+@register_step("bnb", BnbConfig, "bitsandbytes LLM.int8 / NF4 weights in PyTorch (CUDA; CPU also runs)",
+               takes="torch", gives="torch-bnb")
 def quantize_bnb(parent: Artifact, config: BnbConfig, ctx: StepContext) -> Artifact:
-    if parent.format != "torch":
-        raise GreenError(f"bnb needs a PyTorch artifact, got {parent.format}", "put bnb first, without export")
     if not ctx.device.startswith("cuda"):
         log.warning("bitsandbytes on %s: its CPU kernels are not its GPU ones; these figures say nothing "
                     "about a GPU", ctx.device)
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoConfig
 
-    from green.models import load_tokenizer
+    from green.runtime.pytorch import LINEAR_SHAPES_KEY
+    from green.tasks import get_task
 
-    model = AutoModelForSequenceClassification.from_pretrained(
+    if getattr(AutoConfig.from_pretrained(str(parent.path)), LINEAR_SHAPES_KEY, None):
+        raise GreenError("bnb cannot load a model pruned to different widths per layer",
+                         "prune uniformly (uniform: true) before bnb, or export it to ONNX instead")
+    model = get_task(parent.task).model_class().from_pretrained(
         str(parent.path), quantization_config=bnb_quantization_config(config), device_map={"": ctx.device}
     )
     model.save_pretrained(ctx.out_dir)
-    load_tokenizer(str(parent.path)).save_pretrained(ctx.out_dir)
+    copy_support_files(parent.path, ctx.out_dir)
     return Artifact(
         path=ctx.out_dir,
-        format="torch",
-        runtime="torch",
+        format="torch-bnb",
+        task=parent.task,
         step="bnb",
+        files={"model": "model.safetensors", **support_roles(ctx.out_dir)},
         params=config.model_dump() | {"quantization": f"bnb-{config.method}"},
         parent=str(parent.path),
-        model_file="model.safetensors",
+        flops=parent.flops,
         target_device="cuda" if ctx.device.startswith("cuda") else "cpu",
     )

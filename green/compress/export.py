@@ -1,4 +1,4 @@
-"""Export a PyTorch classifier to ONNX through optimum-onnx, optionally with ORT's optimizer."""
+"""Export a PyTorch model to ONNX through optimum-onnx, optionally with ORT's optimizer."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from green.artifacts import Artifact
+from green.artifacts import Artifact, copy_support_files, support_roles
 from green.compress.registry import StepConfig, StepContext, register_step
 from green.errors import GreenError
 
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 class ExportConfig(StepConfig):
     format: Literal["onnx"] = "onnx"
-    opset: int | None = Field(default=None, ge=11, description="ONNX opset; optimum's default when unset")
+    opset: int | None = Field(default=None, ge=11, le=20, description="ONNX opset (11-20, what torch's exporter writes); optimum's default when unset")
     optimize: bool = Field(default=False, description="run ONNX Runtime's transformer optimizer (fusions)")
     optimization_level: Literal[0, 1, 2, 99] = Field(default=2, description=(
         "ONNX Runtime's own graph optimizer before the transformer fusions (0: fusions only). "
@@ -29,31 +29,36 @@ class ExportConfig(StepConfig):
     fuse_attention: bool = Field(default=True, description="let the optimizer fuse attention (off: for comparisons)")
 
 
-@register_step("export", ExportConfig, "PyTorch -> ONNX (optimum-onnx), with optional ORT fusions")
+@register_step("export", ExportConfig, "PyTorch -> ONNX (optimum-onnx), with optional ORT fusions",
+               takes="torch", gives="onnx")
 def export_onnx(parent: Artifact, config: ExportConfig, ctx: StepContext) -> Artifact:
-    if parent.format != "torch":
-        raise GreenError(f"export needs a PyTorch artifact, got {parent.format}", "put export first in the recipe")
     if config.fp16 and not config.optimize:
         raise GreenError("export: fp16 is applied by the optimizer", "set optimize: true with fp16: true")
-    from optimum.exporters.onnx import main_export
+    from optimum.exporters.onnx import onnx_export_from_model
 
+    from green.runtime.pytorch import load_pretrained
+    from green.tasks import get_task
+
+    task = get_task(parent.task)
+    # Export from the loaded module, not from the folder: a model pruned to different widths
+    # per layer only loads through green's loader, and the graph must carry its real shapes.
+    model = load_pretrained(parent.path, task.model_class()).eval()
     raw_dir = ctx.out_dir / "raw" if config.optimize else ctx.out_dir
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python control flow are expected
-        main_export(
-            str(parent.path),
-            output=raw_dir,
-            task="text-classification",
-            opset=config.opset,
-            device="cpu",
-            do_validation=False,
-        )
+        try:
+            onnx_export_from_model(model, output=raw_dir, task=task.export_task, opset=config.opset,
+                                   device="cpu", do_validation=False)
+        except (ValueError, RuntimeError) as exc:
+            raise GreenError(f"export to ONNX failed: {str(exc).strip().splitlines()[0][:200]}",
+                             "check the export settings (opset) in the recipe") from None
     model_file = "model.onnx"
     fusions: dict = {}
     if config.optimize:
         from optimum.onnxruntime import ORTOptimizer
         from optimum.onnxruntime.configuration import OptimizationConfig
 
+        copy_support_files(parent.path, raw_dir)  # the optimizer reads the model's config
         opt = OptimizationConfig(
             optimization_level=config.optimization_level, optimize_for_gpu=config.for_gpu, fp16=config.fp16,
             disable_attention_fusion=not config.fuse_attention,
@@ -65,14 +70,16 @@ def export_onnx(parent: Artifact, config: ExportConfig, ctx: StepContext) -> Art
         if config.fuse_attention and not (fusions["Attention"] or fusions["MultiHeadAttention"]):
             hint = " (try optimization_level: 0 for GPU graphs)" if config.for_gpu and config.optimization_level else ""
             log.warning("the optimizer fused no attention in %s: expect a slower, unfused graph%s", ctx.out_dir, hint)
+    copy_support_files(parent.path, ctx.out_dir)  # self-contained: tokenizer and config beside the model
     return Artifact(
         path=ctx.out_dir,
         format="onnx",
-        runtime="onnxruntime",
+        task=parent.task,
         step="export",
+        files={"model": model_file, **support_roles(ctx.out_dir)},
         params=config.model_dump(),
         parent=str(parent.path),
-        model_file=model_file,
+        flops=parent.flops,
         extra={"fused_ops": fusions} if fusions else {},
     )
 

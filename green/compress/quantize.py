@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from green.artifacts import Artifact
+from green.artifacts import Artifact, copy_support_files, support_roles
 from green.compress.registry import StepConfig, StepContext, register_step
 from green.errors import GreenError
 
@@ -39,22 +39,32 @@ STATIC_INT8_OPS = ["MatMul", "Gather"]
 FUSED_CONTRIB_OPS = ("Attention", "MultiHeadAttention", "SkipLayerNormalization", "EmbedLayerNormalization")
 
 
-@register_step("quantize", QuantizeConfig, "ONNX Runtime int8 quantization (dynamic, or static QDQ with calibration)")
+def static_after_fused(config: QuantizeConfig, earlier: list) -> tuple[str, str] | None:
+    """Static QDQ on a fused graph quantizes only the weights (see FUSED_CONTRIB_OPS)."""
+    exports = [c for name, c in earlier if name == "export"]
+    if config.method == "static-int8" and exports and getattr(exports[-1], "optimize", False):
+        return ("static-int8 after a fused export (optimize: true) quantizes the weights only, since ONNX "
+                "Runtime's QDQ quantizer cannot see activations through fused ops, and runs slower than fp32",
+                "remove optimize from the export step; the serving session fuses the QDQ graph")
+    return None
+
+
+@register_step("quantize", QuantizeConfig, "ONNX Runtime int8 quantization (dynamic, or static QDQ with calibration)",
+               takes="onnx", gives="onnx", check=static_after_fused)
 def quantize_onnx(parent: Artifact, config: QuantizeConfig, ctx: StepContext) -> Artifact:
-    if parent.format != "onnx":
-        raise GreenError(f"quantize needs an ONNX artifact, got {parent.format}", "put an export step before quantize")
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from green.artifacts import atomic_write_json
 
-    model_file = parent.model_file.replace(".onnx", "_quantized.onnx")
+    source = parent.file("model")
+    model_file = source.name.replace(".onnx", "_quantized.onnx")
     # Fused contrib ops (Attention, SkipLayerNormalization) defeat ONNX shape inference;
     # their outputs are float32, so say so instead of failing.
     extra = {"DefaultTensorType": onnx.TensorProto.FLOAT}
     if config.method == "dynamic-int8":
         quantize_dynamic(
-            parent.path / parent.model_file,
+            source,
             ctx.out_dir / model_file,
             op_types_to_quantize=config.operators or DYNAMIC_INT8_OPS,
             per_channel=config.per_channel,
@@ -65,14 +75,16 @@ def quantize_onnx(parent: Artifact, config: QuantizeConfig, ctx: StepContext) ->
         _quantize_static(parent, config, ctx, ctx.out_dir / model_file, extra)
     # The settings that made the model, saved beside it (as optimum's ort_config.json).
     atomic_write_json(ctx.out_dir / "quantize_config.json", config.model_dump() | {"weight_type": "QInt8"})
+    copy_support_files(parent.path, ctx.out_dir)
     return Artifact(
         path=ctx.out_dir,
         format="onnx",
-        runtime="onnxruntime",
+        task=parent.task,
         step="quantize",
+        files={"model": model_file, **support_roles(ctx.out_dir)},
         params=config.model_dump(),
         parent=str(parent.path),
-        model_file=model_file,
+        flops=parent.flops,
         target_device="cpu",
     )
 
@@ -84,20 +96,19 @@ def _quantize_static(parent: Artifact, config: QuantizeConfig, ctx: StepContext,
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    from green.batching import encode, sorted_batches
-    from green.evaluate.evaluation import tokenizer_dir
+    from green.batching import sorted_batches
     from green.models import load_tokenizer
 
-    if not ctx.train_texts:
-        raise GreenError("static-int8 needs calibration text", "run it through `green compress` on a task with data")
+    data = ctx.require_data("static-int8", "calibration text")
     fused = {op: n for op, n in (parent.extra.get("fused_ops") or {}).items() if op in FUSED_CONTRIB_OPS and n}
     if fused:
         raise GreenError(f"static-int8 got a fused graph ({', '.join(fused)}), where it can quantize only the weights",
                          "export without optimize before static-int8")
-    texts = list(ctx.train_texts)
+    texts = list(data.train.inputs)
     random.Random(ctx.seed).shuffle(texts)
-    enc = encode(load_tokenizer(str(tokenizer_dir(parent))), texts[: config.calibration_samples])
-    model_path = parent.path / parent.model_file
+    tokenizer = load_tokenizer(str(parent.file("tokenizer")))
+    enc = ctx.task.encode(tokenizer, texts[: config.calibration_samples], 128)
+    model_path = parent.file("model")
     names = [i.name for i in ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"]).get_inputs()]
     groups = sorted_batches(enc.lengths, config.calibration_batch_size)
     if config.calibration_method == "minmax":

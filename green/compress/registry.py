@@ -1,19 +1,25 @@
 """The one registry of compression steps.
 
 A step is a function ``run(parent, config, ctx) -> Artifact`` plus a pydantic config
-class. Adding a method is one module that calls :func:`register_step`, one import in
-``green/compress/__init__.py``, one built-in recipe and its tests.
+class, and it declares the artifact format it takes and the one it gives (``torch`` in,
+``onnx`` out...). Recipe validation derives the legal step orders from those
+declarations, not from step names. Adding a method is one module that calls
+:func:`register_step`, one import in ``green/compress/__init__.py``, one built-in recipe
+and a test row.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from pydantic import BaseModel, ConfigDict
 
 from green.artifacts import Artifact
+
+if TYPE_CHECKING:
+    from green.tasks.base import Task, TaskData
 
 
 class StepConfig(BaseModel):
@@ -28,12 +34,29 @@ class StepContext:
 
     out_dir: Path
     device: str
-    #: Rows of the train split, for steps that calibrate or fine-tune.
-    train_texts: list[str] = field(default_factory=list)
+    #: The workdir's task and data, for steps that calibrate, score importance or train.
+    task: "Task | None" = None
+    data: "TaskData | None" = None
     seed: int = 42
+    #: A smoke run: steps that train shrink their budgets.
+    quick: bool = False
+
+    def require_data(self, step: str, why: str) -> "TaskData":
+        from green.errors import GreenError
+
+        if self.data is None or self.task is None or not len(self.data.train):
+            raise GreenError(f"{step} needs the task's train split ({why})",
+                             "run it through `green compress` on a workdir with a task")
+        return self.data
 
 
 StepFn = Callable[[Artifact, StepConfig, StepContext], Artifact]
+#: ``check(config, earlier)`` -> ``(problem, fix)`` when this step's config makes no sense
+#: after the ``earlier`` steps (names and configs), else None.
+ChainCheck = Callable[[StepConfig, list[tuple[str, StepConfig]]], "tuple[str, str] | None"]
+
+#: What each artifact format is, in words, for error messages.
+FORMAT_WORDS = {"torch": "a PyTorch model", "onnx": "an ONNX model", "torch-bnb": "a bitsandbytes PyTorch model"}
 
 
 @dataclass(frozen=True)
@@ -42,16 +65,45 @@ class Step:
     config_cls: type[StepConfig]
     run: StepFn
     summary: str
+    takes: tuple[str, ...]
+    gives: str
+    check: ChainCheck | None = None
 
 
 STEPS: dict[str, Step] = {}
 
 
-def register_step(name: str, config_cls: type[StepConfig], summary: str) -> Callable[[StepFn], StepFn]:
+def register_step(name: str, config_cls: type[StepConfig], summary: str, *, takes: str | tuple[str, ...],
+                  gives: str, check: ChainCheck | None = None) -> Callable[[StepFn], StepFn]:
+    """Register a step under ``name``: it runs on artifacts of format ``takes`` and makes one of ``gives``."""
+
     def wrap(fn: StepFn) -> StepFn:
         if name in STEPS:
             raise ValueError(f"step {name!r} is registered twice")
-        STEPS[name] = Step(name, config_cls, fn, summary)
+        STEPS[name] = Step(name, config_cls, fn, summary, (takes,) if isinstance(takes, str) else tuple(takes),
+                           gives, check)
         return fn
 
     return wrap
+
+
+def chain_problem(steps: list[tuple[str, StepConfig]], start: str = "torch") -> tuple[int, str, str] | None:
+    """The first step that cannot follow the ones before it: (index, problem, fix); None when all chain.
+
+    ``start`` is the baseline's format. A step's input must be what the step before it gives.
+    """
+    have, made_by = start, "the baseline"
+    for i, (name, config) in enumerate(steps):
+        step = STEPS[name]
+        if have not in step.takes:
+            wanted = " or ".join(FORMAT_WORDS.get(t, t) for t in step.takes)
+            makers = sorted(s.name for s in STEPS.values() if s.gives in step.takes and have in s.takes)
+            fix = (f"put {name} before the step that makes {FORMAT_WORDS.get(have, have)}" if have != start
+                   else f"add a step that makes {wanted} first" + (f" ({', '.join(makers)})" if makers else ""))
+            return i, f"{name} takes {wanted}, but {made_by} gives {FORMAT_WORDS.get(have, have)}", fix
+        if step.check is not None:
+            problem = step.check(config, steps[:i])
+            if problem:
+                return i, problem[0], problem[1]
+        have, made_by = step.gives, name
+    return None

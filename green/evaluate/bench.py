@@ -19,8 +19,7 @@ import numpy as np
 
 from green.batching import Encoded, sorted_batches
 from green.evaluate.energy import EnergyMeter, Measurement
-
-Runner = Callable[[dict[str, np.ndarray]], np.ndarray]
+from green.runtime.base import Runner
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ def measure_latency(runner: Runner, encoded: Encoded, samples: int, warmup: int 
     """Batch-1 latency over the first ``samples`` rows (a random sample of real lengths)."""
     n = min(samples, len(encoded))
     rows = [encoded.batch([i], multiple_of=multiple_of) for i in range(n)]
-    rows = [runner.prepare(r) for r in rows] if hasattr(runner, "prepare") else rows
+    rows = [runner.prepare(r) for r in rows]
     for batch in rows[:warmup]:
         runner(batch)
     times = []
@@ -72,7 +71,7 @@ def measure_latency(runner: Runner, encoded: Encoded, samples: int, warmup: int 
     }
 
 
-def run_window(meter: EnergyMeter, name: str, runner: Runner, batches: list[dict], sizes: list[int],
+def run_window(meter: EnergyMeter, name: str, runner: Callable, batches: list, sizes: list[int],
                min_s: float) -> tuple[Measurement, int]:
     """Cycle through ``batches`` (of ``sizes`` rows) inside one energy window until it lasts ``min_s``."""
     sequences, i = 0, 0
@@ -104,7 +103,7 @@ def measure_energy(
     host = [encoded.batch(idx, multiple_of=settings.pad_multiple) for idx in order]
     sizes = [len(idx) for idx in order]
     # Inputs are uploaded once where the runner can hold them on its device (IO binding).
-    batches = [runner.prepare(b) for b in host] if hasattr(runner, "prepare") else host
+    batches = [runner.prepare(b) for b in host]
     for batch in batches[: settings.warmup_batches]:
         runner(batch)
     min_s = max(settings.min_window_s, meter.min_window_s)

@@ -1,11 +1,18 @@
-"""Arithmetic per inference for BERT-family encoders, and the device's nominal energy floor.
+"""Arithmetic per inference, counted on the real module, and the device's nominal energy floor.
 
-FLOPs are counted on the padded batches the benchmark actually ran (padding is work the
-device did). The floor is the device's peak dense fp16/bf16 tensor throughput at its
-board power limit; a GPU not in the table gets no floor (omitted, not guessed).
+FLOPs are counted with torch's ``FlopCounterMode`` on the model a step produced, so a
+pruned or distilled model has its own figure, not its config's. A transformer's FLOPs
+per sequence are a polynomial in the padded length L (projections and FFN grow with L,
+attention scores with L^2), so three counts fix it exactly; evaluation then applies it
+to the padded batches the benchmark actually ran (padding is work the device did).
+
+The floor is the device's peak dense fp16/bf16 tensor throughput at its board power
+limit; a device not in the table gets no floor (omitted, not guessed).
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 #: name fragment (as torch reports it) -> (peak dense fp16/bf16 TFLOP/s, board power W)
 KNOWN_GPUS: dict[str, tuple[float, float]] = {
@@ -23,20 +30,65 @@ KNOWN_GPUS: dict[str, tuple[float, float]] = {
     "V100": (125.0, 300.0),
 }
 
-
-def encoder_flops(config, seq_len: int) -> float:
-    """FLOPs of one forward pass over one sequence of ``seq_len`` tokens (2 FLOPs per MAC)."""
-    h = config.hidden_size
-    inter = getattr(config, "intermediate_size", 4 * h)
-    layers = config.num_hidden_layers
-    per_layer = seq_len * (4 * h * h + 2 * h * inter) + 2 * seq_len * seq_len * h  # projections, FFN, QK^T and AV
-    head = h * h + h * getattr(config, "num_labels", 2)  # pooler and classifier, once per sequence
-    return 2.0 * (layers * per_layer + head)
+#: Padded lengths the polynomial is fitted at (any three distinct lengths determine it).
+FIT_LENGTHS = (16, 32, 64)
+BASIS = "torch FlopCounterMode on the module, polynomial in padded length"
 
 
-def flops_per_inference(config, batches: list[tuple[int, int]]) -> float:
+def _sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    """Q K^T and (softmax) V: two batched matmuls, 2 FLOPs per multiply-add."""
+    *batch, lq, d = query_shape
+    lk, dv = key_shape[-2], value_shape[-1]
+    n = 1
+    for b in batch:
+        n *= b
+    return 2 * n * lq * lk * d + 2 * n * lq * lk * dv
+
+
+def count_flops(run: Callable[[], object]) -> int:
+    """FLOPs of one call of ``run`` (2 per multiply-add), attention included.
+
+    torch's counter knows the CUDA attention kernels but not the composite
+    ``scaled_dot_product_attention`` that CPU inference dispatches, so it is added here.
+    """
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    custom = {torch.ops.aten.scaled_dot_product_attention: _sdpa_flops}
+    cpu_flash = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    if cpu_flash is not None:
+        custom[cpu_flash] = _sdpa_flops
+    with FlopCounterMode(display=False, custom_mapping=custom) as counter, torch.inference_mode():
+        run()
+    return int(counter.get_total_flops())
+
+
+def fit_flops(forward: Callable, lengths: tuple[int, int, int] = FIT_LENGTHS, token_id: int = 100) -> dict:
+    """A FLOPs model ``{"coefficients": [c0, c1, c2], ...}``: per sequence, c0 + c1 L + c2 L^2.
+
+    ``forward(input_ids, attention_mask)`` runs the model on a batch of one sequence.
+    """
+    import numpy as np
+    import torch
+
+    counts = []
+    for length in lengths:
+        ids = torch.full((1, length), token_id, dtype=torch.long)
+        counts.append(count_flops(lambda ids=ids: forward(ids, torch.ones_like(ids))))
+    a = np.array([[1.0, L, L * L] for L in lengths])
+    coefficients = np.linalg.solve(a, np.array(counts, dtype=np.float64))
+    return {"coefficients": [float(round(c, 3)) for c in coefficients], "basis": BASIS,
+            "counted": dict(zip(map(str, lengths), counts))}
+
+
+def flops_at(model: dict, length: int) -> float:
+    c0, c1, c2 = model["coefficients"]
+    return c0 + c1 * length + c2 * length * length
+
+
+def flops_per_inference(model: dict, batches: list[tuple[int, int]]) -> float:
     """Mean FLOPs per sequence over ``(batch_size, padded_length)`` pairs."""
-    total = sum(b * encoder_flops(config, length) for b, length in batches)
+    total = sum(b * flops_at(model, length) for b, length in batches)
     return total / max(1, sum(b for b, _ in batches))
 
 
@@ -48,12 +100,17 @@ def floor_j_per_flop(device_name: str) -> float | None:
     return None
 
 
-def efficiency(config, batches: list[tuple[int, int]], joules_per_inference: float | None, device_name: str) -> dict:
-    flops = flops_per_inference(config, batches)
+def efficiency(flops_model: dict | None, batches: list[tuple[int, int]], joules_per_inference: float | None,
+               device_name: str) -> dict | None:
+    """FLOPs per inference, joules per FLOP, and the ratio to the device's floor (None without a FLOPs model)."""
+    if not flops_model:
+        return None
+    flops = flops_per_inference(flops_model, batches)
     floor = floor_j_per_flop(device_name)
-    j_per_flop = joules_per_inference / flops if joules_per_inference else None
+    j_per_flop = joules_per_inference / flops if joules_per_inference and flops else None
     return {
         "flops_per_inference": flops,
+        "flops_basis": flops_model.get("basis", BASIS),
         "joules_per_flop": j_per_flop,
         "floor_joules_per_flop": floor,
         "ratio_to_floor": (j_per_flop / floor) if (j_per_flop and floor) else None,

@@ -9,16 +9,17 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from green.artifacts import Artifact, now_iso
-from green.batching import Encoded, encode
+from green.artifacts import Artifact
+from green.batching import Encoded
 from green.carbon import grams_co2e
-from green.data import TaskData
 from green.evaluate.bench import BenchSettings, measure_energy, measure_latency
 from green.evaluate.energy import EnergyMeter
-from green.evaluate.evaluation import model_efficiency, package_versions, tokenizer_dir
-from green.evaluate.runtime import device_name, open_runner
+from green.evaluate.evaluation import device_info, package_versions
+from green.evaluate.flops import efficiency
 from green.models import load_tokenizer
-from green.records import RECORD_VERSION, new_record_id
+from green.records import Record, build_record
+from green.runtime import device_name, open_runner
+from green.tasks.base import Task, TaskData
 
 
 def fixed_length(n_rows: int, length: int, vocab_size: int, pad_id: int, seed: int = 0) -> Encoded:
@@ -29,7 +30,8 @@ def fixed_length(n_rows: int, length: int, vocab_size: int, pad_id: int, seed: i
 
 def measure_artifact(
     artifact: Artifact,
-    recipe_name: str,
+    recipe: dict,
+    task: Task,
     data: TaskData,
     device: str,
     meter: EnergyMeter,
@@ -38,10 +40,10 @@ def measure_artifact(
     grid_lengths: list[int] | None = None,
     country: str = "USA",
     region: str | None = None,
-) -> dict:
-    tokenizer = load_tokenizer(str(tokenizer_dir(artifact)))
+) -> Record:
+    tokenizer = load_tokenizer(str(artifact.file("tokenizer")))
     runner = open_runner(artifact, device)
-    real = encode(tokenizer, data.test.texts[: settings.max_rows])
+    real = task.encode(tokenizer, data.test.inputs[: settings.max_rows], 128)
     idle = meter.idle_power_w(settings.idle_s)
     cells = []
     shapes = [(None, real)] if not grid_lengths else [
@@ -57,30 +59,24 @@ def measure_artifact(
                 **{k: v for k, v in e.items() if k not in ("batch_shapes",)},
                 "wh_per_million": per * 1e6 / 3600 if per is not None else None,
                 "gco2e_per_million": grams_co2e(per * 1e6, country, region) if per is not None else None,
-                "efficiency": model_efficiency(artifact, e["batch_shapes"], per, device),
+                "efficiency": efficiency(artifact.flops, e["batch_shapes"], per, device_name(device)),
             })
     latency = measure_latency(runner, real, settings.latency_samples)
-    first = cells[0]
-    return {
-        "record_version": RECORD_VERSION,
-        "kind": "measurement",
-        "id": new_record_id(f"measure-{recipe_name}"),
-        "created": now_iso(),
-        "recipe": recipe_name,
-        "artifact": str(artifact.path),
-        "accuracy": None,
-        "macro_f1": None,
-        "size_mb": artifact.size_bytes / 1e6,
-        "latency_ms": latency,
-        "throughput_per_s": first["throughput_per_s"],
-        "energy_per_inference_j": first["per_inference_j"],
-        "energy_source": first["source"],
-        "energy_estimate": first["estimate"],
-        "device": {"kind": device.split(":")[0], "name": device_name(device), "ran_on": device,
-                   "runtime": runner.describe()},
-        "run_energy_j": artifact.run_energy_j,
-        "settings": settings.to_dict() | {"batch_sizes": batch_sizes, "grid_lengths": grid_lengths},
-        "idle": idle.to_dict(),
-        "cells": cells,
-        "versions": package_versions(),
-    }
+    first = dict(cells[0], idle=idle.to_dict())
+    return build_record(
+        kind="measurement",
+        recipe=recipe,
+        artifact=artifact,
+        task=task.metric_description(),
+        data=data.describe(),
+        device=device_info(device, runner, artifact.target_device if artifact.target_device != "any" else None),
+        energy={k: v for k, v in first.items() if k not in ("efficiency", "wh_per_million", "gco2e_per_million",
+                                                             "seq_len")},
+        latency=latency,
+        settings=settings.to_dict() | {"batch_sizes": batch_sizes, "grid_lengths": grid_lengths},
+        versions=package_versions(),
+        efficiency=first["efficiency"],
+        country=country,
+        region=region,
+        cells=cells,
+    )

@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from green.errors import GreenError
+from green.runtime.base import Runner
 
 log = logging.getLogger(__name__)
 
 
-class CudaGraphOrtRunner:
+class CudaGraphOrtRunner(Runner):
     runtime = "onnxruntime"
     io_binding = True
 
@@ -36,7 +37,7 @@ class CudaGraphOrtRunner:
         if hasattr(ort, "preload_dlls"):
             ort.preload_dlls()
         self.device = device
-        self.model_path = Path(model_path)
+        self.onnx_path = Path(model_path)
         self._torch_device = torch.device(device)
         index = self._torch_device.index or 0
         opts = ort.SessionOptions()
@@ -48,7 +49,7 @@ class CudaGraphOrtRunner:
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_name = self.session.get_outputs()[0].name
         self._manager = GpuBindingManager(self.session, self._torch_device, max_cuda_graphs=max_graphs)
-        self._num_labels: int | None = None
+        self._out_width: int | None = None
         self._torch = torch
 
     def prepare(self, batch: dict) -> dict:
@@ -58,9 +59,9 @@ class CudaGraphOrtRunner:
     def __call__(self, batch: dict) -> np.ndarray:
         feed = self.prepare(batch) if isinstance(batch[self.input_names[0]], np.ndarray) else batch
         rows = feed[self.input_names[0]].shape[0]
-        if self._num_labels is None:
-            self._num_labels = output_width(self.session, {k: feed[k][:1].cpu().numpy() for k in self.input_names})
-        shapes = {k: list(v.shape) for k, v in feed.items()} | {self.output_name: [rows, self._num_labels]}
+        if self._out_width is None:
+            self._out_width = output_width(self.session, {k: feed[k][:1].cpu().numpy() for k in self.input_names})
+        shapes = {k: list(v.shape) for k, v in feed.items()} | {self.output_name: [rows, self._out_width]}
         binding = self._manager.get_binding(shapes, use_cuda_graph=True)
         out = binding.infer(feed)[self.output_name]
         return out.float().cpu().numpy()
@@ -71,7 +72,7 @@ class CudaGraphOrtRunner:
 
 
 def output_width(session, probe_feed: dict[str, np.ndarray]) -> int:
-    """The logits' last dimension: from the graph when it is static, else one uncaptured run.
+    """The output's last dimension: from the graph when it is static, else one uncaptured run.
 
     The probe run must not be captured: with ``enable_cuda_graph`` a plain ``run`` would
     capture graph id 0 on the probe's temporary buffers, the id the first real shape uses.

@@ -1,0 +1,122 @@
+"""PyTorch runners and loaders: Hugging Face folders, pruned folders, bitsandbytes folders.
+
+A pruned model whose layers differ in width cannot be described by one
+``intermediate_size``: the pruning step records the shape of every Linear it changed in
+the config (``green_linear_shapes``) and :func:`load_pretrained` rebuilds those layers at
+their saved shapes before loading the weights. Attention heads pruned per layer use the
+config's own ``pruned_heads``, which ``from_pretrained`` replays by itself.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from green.errors import GreenError
+from green.runtime.base import Runner, RuntimeOptions, register_loader
+
+log = logging.getLogger(__name__)
+
+#: Config key holding ``{module name: [out_features, in_features]}`` for Linear layers pruned per layer.
+LINEAR_SHAPES_KEY = "green_linear_shapes"
+
+
+class TorchRunner(Runner):
+    """A transformers model in PyTorch eager mode (fp32, or bf16 autocast on a GPU)."""
+
+    runtime = "torch"
+
+    def __init__(self, model, device: str, dtype: str = "fp32", move: bool = True) -> None:
+        import torch
+
+        self.device = device
+        self.dtype = dtype
+        # bitsandbytes models are placed at load time and refuse .to()
+        self.model = (model.to(device) if move else model).eval()
+        self._autocast = dtype == "bf16"
+        accepted = set(inspect.signature(self.model.forward).parameters)
+        self.input_names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in accepted]
+        self._torch = torch
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        torch = self._torch
+        feed = {k: torch.from_numpy(batch[k]).to(self.device, non_blocking=True) for k in self.input_names}
+        with torch.inference_mode(), torch.autocast(
+            device_type=self.device.split(":")[0], dtype=torch.bfloat16, enabled=self._autocast
+        ):
+            out = self.model(**feed)[0]
+        return out.float().cpu().numpy()
+
+    def describe(self) -> dict:
+        return {"runtime": "torch", "precision": self.dtype, "device": self.device}
+
+
+def load_pretrained(path: str | Path, model_class: type, **kwargs):
+    """``model_class.from_pretrained(path)``, rebuilding Linear layers pruned to per-layer shapes first.
+
+    >>> from transformers import AutoModelForSequenceClassification
+    >>> model = load_pretrained("green-runs/runs/<id>/01-prune", AutoModelForSequenceClassification)  # doctest: +SKIP
+    """
+    from transformers import AutoConfig
+
+    from green.models import load_error
+
+    try:
+        config = AutoConfig.from_pretrained(str(path))
+        shapes = getattr(config, LINEAR_SHAPES_KEY, None)
+        if not shapes:
+            return model_class.from_pretrained(str(path), **kwargs)
+        return _load_reshaped(Path(path), model_class, config, shapes)
+    except (OSError, ValueError, KeyError) as exc:
+        raise load_error(str(path), exc) from None
+
+
+def _load_reshaped(path: Path, model_class: type, config, shapes: dict[str, list[int]]):
+    import torch
+    from safetensors.torch import load_file
+
+    model = model_class.from_config(config)  # replays config.pruned_heads itself
+    for name, (out_f, in_f) in shapes.items():
+        parent_name, _, attr = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        old = getattr(parent, attr)
+        if not isinstance(old, torch.nn.Linear):
+            raise ValueError(f"{name} in {LINEAR_SHAPES_KEY} is not a Linear layer")
+        setattr(parent, attr, torch.nn.Linear(in_f, out_f, bias=old.bias is not None))
+    weights = path / "model.safetensors"
+    if not weights.is_file():
+        raise OSError(f"{path} has no model.safetensors")
+    state = load_file(str(weights))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    # Tied or buffer-only keys are allowed to be absent; real weights are not.
+    missing = [k for k in missing if not k.endswith(("position_ids", "token_type_ids"))]
+    if missing or unexpected:
+        raise ValueError(f"weights do not match the pruned shapes (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    model.tie_weights()
+    return model.eval()
+
+
+def _model_class(artifact):
+    from green.tasks import get_task
+
+    return get_task(artifact.task).model_class()
+
+
+@register_loader("torch")
+def open_torch(artifact, device: str, options: RuntimeOptions) -> Runner:
+    return TorchRunner(load_pretrained(artifact.file("model").parent, _model_class(artifact)), device, "fp32")
+
+
+@register_loader("torch-bnb")
+def open_bnb(artifact, device: str, options: RuntimeOptions) -> Runner:
+    """bitsandbytes places weights at load time; bf16 activations on a GPU, fp32 on a CPU."""
+    dtype = "bf16" if device.startswith("cuda") else "fp32"
+    try:
+        model = _model_class(artifact).from_pretrained(str(artifact.path), device_map={"": device})
+    except (OSError, ValueError, KeyError) as exc:
+        raise GreenError(f"could not load the bitsandbytes model in {artifact.path}: {str(exc).splitlines()[0][:200]}",
+                         "run its recipe again") from None
+    return TorchRunner(model, device, dtype, move=False)

@@ -1,0 +1,177 @@
+"""What a task is: its data and split, its model class, batching, metrics, FLOPs per inference.
+
+Everything that knows about labels, logits, argmax (or, for the next task, summaries,
+beams and ROUGE) lives in a :class:`Task` subclass. The workbench, the steps, the runtime,
+the benchmark and the report see only inputs, opaque targets, outputs and a dict of
+metrics with one primary metric.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from green.batching import Encoded, sorted_batches
+from green.errors import GreenError
+
+
+@dataclass
+class Split:
+    """Rows of one split: model inputs (texts) and the task's targets (labels, summaries...)."""
+
+    inputs: list[str]
+    targets: list[Any]
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def head(self, n: int | None) -> "Split":
+        """The first ``n`` rows; splits are already shuffled, so this is a random sample."""
+        if n is None or n >= len(self):
+            return self
+        return Split(self.inputs[:n], self.targets[:n])
+
+
+@dataclass
+class TaskData:
+    """A task's three splits, where they came from, and task-specific facts (label names...)."""
+
+    train: Split
+    validation: Split
+    test: Split
+    source: str
+    fingerprint: str
+    seed: int
+    info: dict = field(default_factory=dict)
+
+    def describe(self) -> dict:
+        return {
+            "source": self.source,
+            "fingerprint": self.fingerprint,
+            "seed": self.seed,
+            "sizes": {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)},
+            **self.info,
+        }
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where a task's data comes from: ``embedded``, a CSV/JSONL path or a Hub dataset name.
+
+    ``columns`` maps the task's column roles (``text``, ``label``...) to the file's column
+    names; a role left out takes the task's default.
+    """
+
+    data: str = "embedded"
+    columns: dict[str, str | None] = field(default_factory=dict)
+    seed: int = 42
+
+
+class Task(ABC):
+    """One kind of problem green can compress models for.
+
+    Subclasses set the class attributes and implement the methods; :func:`register_task`
+    makes them available by ``name``.
+    """
+
+    #: Registry key and ``--task`` value, e.g. ``text-classification``.
+    name: ClassVar[str]
+    #: optimum-onnx's task name for export.
+    export_task: ClassVar[str]
+    #: The metric records, the Pareto chart and every comparison use.
+    primary_metric: ClassVar[str]
+    #: False for metrics where lower is better (error rates, losses).
+    higher_is_better: ClassVar[bool] = True
+    #: What one inference is, for labels: "sequence", "summary".
+    inference_unit: ClassVar[str] = "sequence"
+    #: Column roles and their defaults.
+    column_roles: ClassVar[dict[str, str]] = {}
+
+    # -- data ------------------------------------------------------------------------
+    @abstractmethod
+    def load_data(self, spec: DataSpec) -> TaskData:
+        """Read, clean and split the task's data, deterministically for ``spec.seed``."""
+
+    # -- model -----------------------------------------------------------------------
+    @abstractmethod
+    def model_class(self) -> type:
+        """The ``transformers`` auto class that loads this task's models."""
+
+    @abstractmethod
+    def new_model(self, model_ref: str, data: TaskData):
+        """A model ready to fine-tune on ``data`` (a fresh head sized to the task, for example)."""
+
+    def encode(self, tokenizer, inputs: list[str], max_length: int) -> Encoded:
+        from green.batching import encode
+
+        return encode(tokenizer, inputs, max_length)
+
+    # -- training --------------------------------------------------------------------
+    @abstractmethod
+    def target_tensor(self, targets: list[Any]):
+        """The split's targets as one tensor the loss can index by row."""
+
+    @abstractmethod
+    def loss(self, model, feed: dict, targets):
+        """The training loss of ``model`` on one batch (``feed``: input tensors, ``targets``: rows)."""
+
+    def outputs(self, model, feed: dict):
+        """The model's primary output tensor for a batch (what runners return)."""
+        return model(**feed)[0]
+
+    # -- evaluation ------------------------------------------------------------------
+    @abstractmethod
+    def predictions(self, outputs: np.ndarray) -> np.ndarray:
+        """Predictions from a batch of runner outputs."""
+
+    @abstractmethod
+    def metrics(self, predictions: np.ndarray, split: Split) -> dict[str, float]:
+        """Every metric of the task on a split; must include :attr:`primary_metric`."""
+
+    def predict(self, runner: Callable[[dict], np.ndarray], encoded: Encoded, batch_size: int = 64,
+                progress: Callable[[int], None] | None = None, multiple_of: int = 1) -> np.ndarray:
+        """Predictions for every row of ``encoded``, in the original row order."""
+        preds: np.ndarray | None = None
+        for idx in sorted_batches(encoded.lengths, batch_size):
+            batch_preds = self.predictions(runner(encoded.batch(idx, multiple_of=multiple_of)))
+            if preds is None:
+                preds = np.empty((len(encoded), *batch_preds.shape[1:]), dtype=batch_preds.dtype)
+            preds[idx] = batch_preds
+            if progress:
+                progress(len(idx))
+        return preds if preds is not None else np.empty(0, dtype=np.int64)
+
+    def metric_description(self) -> dict:
+        return {"name": self.name, "primary_metric": self.primary_metric, "higher_is_better": self.higher_is_better,
+                "inference_unit": self.inference_unit}
+
+    # -- arithmetic ------------------------------------------------------------------
+    def count_flops(self, model) -> dict:
+        """FLOPs per inference of ``model`` as a polynomial in the padded input length.
+
+        Counted on the real module (torch's FlopCounterMode), so a pruned or distilled
+        model gets its own figure; see :func:`green.evaluate.flops.fit_flops`.
+        """
+        from green.evaluate.flops import fit_flops
+
+        return fit_flops(lambda ids, mask: self.outputs(model, {"input_ids": ids, "attention_mask": mask}))
+
+
+TASKS: dict[str, Task] = {}
+
+
+def register_task(task: Task) -> Task:
+    """Make ``task`` available by its name (``--task``). One line per task module."""
+    if task.name in TASKS and type(TASKS[task.name]) is not type(task):
+        raise ValueError(f"task {task.name!r} is registered twice")
+    TASKS[task.name] = task
+    return task
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise GreenError(f"unknown task {name!r}", f"use one of: {', '.join(sorted(TASKS))}")
+    return TASKS[name]

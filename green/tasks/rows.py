@@ -1,0 +1,139 @@
+"""Reading rows from a user's CSV/JSONL file or a Hugging Face dataset; shared by every task.
+
+Files are decoded as bytes by a real CSV reader: only ``\\r`` and ``\\n`` end a row, so
+characters that ``str.splitlines`` treats as line breaks (NEL from a cp1252 "…" read as
+latin-1, U+2028 inside a tweet) stay inside their field, and newlines inside quoted
+fields are kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+from green.errors import GreenError
+
+#: Encodings tried, in order, for a user's file; anything else is refused with the fix.
+ENCODINGS = ("utf-8-sig", "cp1252")
+#: A text longer than this is not a training example; the csv module's default limit is 128 kB.
+MAX_FIELD_BYTES = 16 * 1024 * 1024
+
+csv.field_size_limit(min(MAX_FIELD_BYTES, sys.maxsize))
+
+Rows = list[dict]
+
+
+def decode(raw: bytes, source: str, encoding: str | None = None) -> str:
+    """``raw`` as text: UTF-8 (with or without BOM), else Windows-1252, else a one-line error."""
+    for enc in ([encoding] if encoding else ENCODINGS):
+        try:
+            return raw.decode(enc)
+        except UnicodeDecodeError as exc:
+            last = exc
+    raise GreenError(
+        f"{source} is not UTF-8 or Windows-1252 text (undecodable byte {raw[last.start]:#04x} at offset {last.start})",
+        "re-save the file as UTF-8",
+    )
+
+
+def read_csv(path: Path, encoding: str | None = None) -> tuple[Rows, list[str]]:
+    text = decode(path.read_bytes(), str(path), encoding)
+    dialect = csv.excel_tab if path.suffix.lower() == ".tsv" else csv.excel
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
+        rows = list(reader)
+    except csv.Error as exc:
+        raise GreenError(f"{path}: not a readable CSV file ({exc})", "check the quoting, or save it as UTF-8 CSV") from None
+    return rows, [c for c in (reader.fieldnames or []) if c is not None]
+
+
+def read_jsonl(path: Path) -> tuple[Rows, list[str]]:
+    text = decode(path.read_bytes(), str(path))
+    rows: Rows = []
+    columns: list[str] = []
+    # JSON strings may hold U+2028 and other characters splitlines() breaks on: split on \n only.
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise GreenError(f"{path}:{lineno}: not valid JSON ({exc.msg})", "write one JSON object per line") from None
+        if not isinstance(row, dict):
+            raise GreenError(f"{path}:{lineno}: expected a JSON object per line", "write one JSON object per line")
+        rows.append(row)
+        for key in row:
+            if key not in columns:
+                columns.append(key)
+    return rows, columns
+
+
+def read_hub(name: str, config: str | None = None, split: str = "train") -> tuple[Rows, list[str]]:
+    offline_choices = "offline choices: --data embedded, or a local CSV/JSONL path"
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+        raise GreenError(
+            f"--data {name!r} is not a local file and the Hugging Face Hub is offline (HF_HUB_OFFLINE=1)",
+            offline_choices,
+        )
+    try:
+        import datasets
+    except ImportError:
+        raise GreenError(
+            f"--data {name!r} is not a local file; loading a Hub dataset needs the 'datasets' package",
+            f"pip install datasets, or use the {offline_choices}",
+        ) from None
+    try:
+        ds = datasets.load_dataset(name, config, split=split)
+    except Exception as exc:
+        raise GreenError(
+            f"could not load Hub dataset {name!r} ({type(exc).__name__}; no network?)", offline_choices
+        ) from None
+    return [dict(r) for r in ds], list(ds.column_names)
+
+
+def read_source(data: str, hub_config: str | None = None) -> tuple[Rows, list[str], str, str]:
+    """Rows, columns, a source label and a content fingerprint for a path or Hub name."""
+    path = Path(data).expanduser()
+    if path.is_file():
+        suffix = path.suffix.lower()
+        if suffix in (".jsonl", ".json", ".ndjson"):
+            rows, columns = read_jsonl(path)
+        elif suffix in (".csv", ".tsv", ".txt"):
+            rows, columns = read_csv(path)
+        else:
+            raise GreenError(f"--data {path}: unknown file type {suffix!r}", "use a .csv or .jsonl file")
+        return rows, columns, str(path.resolve()), file_digest(path)
+    if path.is_dir():
+        raise GreenError(f"--data {data} is a directory", "pass a .csv or .jsonl file")
+    if path.suffix.lower() in (".csv", ".jsonl", ".json", ".tsv") or os.sep in data or data.startswith("."):
+        raise GreenError(f"data file not found: {data}", "check the path, or use --data embedded")
+    rows, columns = read_hub(data, hub_config)
+    return rows, columns, f"hub:{data}", ""
+
+
+def require_columns(columns: list[str], wanted: dict[str, str], source: str) -> None:
+    """Every wanted column exists; the error lists the columns there are and names the flag."""
+    for role, col in wanted.items():
+        if col not in columns:
+            raise GreenError(
+                f"column {col!r} not found in {source} (columns: {', '.join(map(str, columns)) or 'none'})",
+                f"pass --{role}-column with one of those",
+            )
+
+
+#: Values that mean "no value" in exported spreadsheets (pandas writes NaN), never a class or a text.
+#: "none" or "n/a" can be real class names, so they are kept.
+MISSING = {"", "nan", "null"}
+
+
+def is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or str(value).strip().lower() in MISSING
+
+
+def file_digest(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
