@@ -48,3 +48,54 @@ def torch_artifact(folder: Path, model_ref: str | None = None, data=None) -> Art
                    files={"model": "model.safetensors", **support_roles(folder)}, flops=task.count_flops(model))
     art.save()
     return art
+
+
+def interleave(routes: dict, batches: list, sizes: list[int], rounds: int = 7, window_s: float = 3.0,
+               warmup: int = 3, progress: bool = True) -> dict:
+    """Throughput of several routes measured in alternating windows (A B C A B C ...) in one process.
+
+    Machine noise (other processes, frequency changes) then hits every route alike, and the
+    per-round ratios between routes are what hold. ``routes`` maps a name to a callable
+    taking one prepared batch; ``batches`` cycle in a fixed shuffled order. Each window
+    records wall time, this process's CPU time and the sequences it ran.
+    """
+    import os
+    import random
+    import time
+
+    order = list(range(len(batches)))
+    random.Random(0).shuffle(order)
+    for run in routes.values():
+        for i in order[:warmup]:
+            run(batches[i])
+    windows: dict[str, list[dict]] = {name: [] for name in routes}
+    names = list(routes)
+    for r in range(rounds):
+        # Rotate the starting route every round so no route always follows the same one.
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            run, n, k = routes[name], 0, 0
+            cpu0, t0 = os.times(), time.perf_counter()
+            while True:
+                i = order[k % len(order)]
+                run(batches[i])
+                n += sizes[i]
+                k += 1
+                if time.perf_counter() - t0 >= window_s:
+                    break
+            wall, cpu1 = time.perf_counter() - t0, os.times()
+            cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+            windows[name].append({"round": r, "seconds": wall, "sequences": n, "per_s": n / wall,
+                                  "cpu_seconds": cpu, "cpu_s_per_sequence": cpu / n})
+        if progress:
+            print(f"  round {r + 1}/{rounds}: " + ", ".join(f"{k} {windows[k][-1]['per_s']:.0f}/s" for k in names),
+                  flush=True)
+    return windows
+
+
+def ratio_summary(windows: dict, route: str, reference: str, key: str = "per_s") -> dict:
+    """Per-round ratio of ``route`` to ``reference``: median and range."""
+    import statistics
+
+    ratios = [a[key] / b[key] for a, b in zip(windows[route], windows[reference])]
+    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios), "rounds": len(ratios),
+            "per_round": ratios}

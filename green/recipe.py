@@ -39,6 +39,8 @@ class EvaluateSettings(BaseModel):
     )
     batch_size: int | None = Field(default=None, ge=1, description="throughput batch; device default when unset")
     cuda_graphs: bool = Field(default=False, description="ONNX Runtime on CUDA: replay captured CUDA graphs per shape")
+    semi_structured: bool = Field(default=False, description=(
+        "PyTorch on CUDA: run 2:4-sparse weights on semi-structured sparse kernels (Ampere and newer)"))
 
 
 class RecipeStep(BaseModel):

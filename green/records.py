@@ -94,6 +94,8 @@ class Record(BaseModel):
     baseline_run_energy_j: float | None = None
     bench_settings: dict = Field(default_factory=dict)
     cells: list[dict] | None = None
+    #: What the numbers mean beyond themselves (sparsity on dense kernels, a fallback, ...).
+    notes: list[str] = Field(default_factory=list)
     versions: dict[str, str | None] = Field(default_factory=dict)
     #: Where the record was read from (set on load, not stored).
     file: str | None = Field(default=None, exclude=True)
@@ -131,6 +133,7 @@ def build_record(
     region: str | None = None,
     cells: list[dict] | None = None,
     baseline_run_energy_j: float | None = None,
+    notes: list[str] | None = None,
 ) -> Record:
     """Assemble and validate a record. ``energy`` is the benchmark's result at the throughput batch.
 
@@ -186,6 +189,7 @@ def build_record(
         baseline_run_energy_j=baseline_run_energy_j,
         bench_settings=settings,
         cells=cells,
+        notes=list(notes or []),
         versions=versions,
     )
 

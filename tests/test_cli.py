@@ -12,7 +12,8 @@ from green.report import ENTRY_KEYS
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, tiny_model_dir, small_csv) -> Path:
     w = tmp_path_factory.mktemp("runs") / "w"
-    res = run_green("compress", "--recipe", "int8", "--recipe", "fp32-onnx", "--recipe", "int8-static", "--quick",
+    res = run_green("compress", "--recipe", "int8", "--recipe", "fp32-onnx", "--recipe", "int8-static",
+                    "--recipe", "prune50-int8", "--quick",
                     "--model", str(tiny_model_dir),
                     "--data", str(small_csv), "--workdir", str(w), "--device", "cpu")
     assert res.returncode == 0, res.stderr[-3000:]
@@ -28,7 +29,7 @@ def test_report_files_and_keys(workdir):
         assert (report / name).stat().st_size > 0, name
     assert (report / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     entries = {e["recipe"]: e for e in json.loads((report / "results.json").read_text())}
-    assert set(entries) == {"baseline", "int8", "fp32-onnx", "int8-static"}
+    assert set(entries) == {"baseline", "int8", "fp32-onnx", "int8-static", "prune50-int8"}
     for e in entries.values():
         for key in ENTRY_KEYS:
             assert key in e, key
@@ -50,6 +51,18 @@ def test_int8_is_small_and_keeps_accuracy(workdir):
     assert entries["int8-static"]["size_mb"] <= 0.35 * entries["fp32-onnx"]["size_mb"]
     # fp32 ONNX is the same network as the baseline: same predictions, same accuracy.
     assert acc["fp32-onnx"] == pytest.approx(acc["baseline"], abs=0.01)
+
+
+def test_pruned_recipe_runs_end_to_end_and_counts_its_recovery(workdir):
+    records = [json.loads(p.read_text()) for p in (workdir / "records").glob("*.json")]
+    rec = next(r for r in records if r["recipe"] == "prune50-int8")
+    base = next(r for r in records if r["recipe"] == "baseline")
+    assert [s["step"] for s in rec["run_steps"]] == ["prune", "export", "quantize"]
+    assert rec["run_energy_j"] == pytest.approx(sum(s["joules"] for s in rec["run_steps"]))
+    prune_dir = Path(rec["artifact"]).parent / "01-prune"
+    manifest = json.loads((prune_dir / "green-artifact.json").read_text())
+    assert manifest["extra"]["heads_kept"] == [1, 1] and manifest["extra"]["recovery_history"]
+    assert rec["efficiency"]["flops_per_inference"] < 0.75 * base["efficiency"]["flops_per_inference"]
 
 
 def test_records_carry_lineage_versions_and_energy_windows(workdir):

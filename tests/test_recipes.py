@@ -46,6 +46,25 @@ def test_int8_is_cpu_and_quantizes_per_channel():
     assert r.steps[1].config.operators is None and "Gather" in DYNAMIC_INT8_OPS
 
 
+def test_step_order_comes_from_what_steps_take_and_give(tmp_path):
+    ok = parse_recipe("name: p\ndescription: d\nsteps:\n  - prune: {}\n  - export: {}\n  - quantize: {}\n", "ok.yaml")
+    assert [s.name for s in ok.steps] == ["prune", "export", "quantize"] and ok.runtime == "onnxruntime"
+    assert parse_recipe("name: s\ndescription: d\nsteps:\n  - sparsify: {}\n  - prune: {}\n", "s.yaml").runtime == "torch"
+    with pytest.raises(GreenError) as err:
+        parse_recipe("name: p\ndescription: d\nsteps:\n  - export: {}\n  - quantize: {}\n  - prune: {}\n", "bad.yaml")
+    assert str(err.value) == ("bad.yaml:6: steps.2.prune: prune takes a PyTorch model, but quantize gives an ONNX "
+                              "model; put prune before the step that makes an ONNX model")
+
+
+def test_pruning_recipes():
+    p = load_recipe("prune50")
+    assert [s.name for s in p.steps] == ["prune", "export"]
+    assert p.steps[0].config.heads == 0.5 and p.steps[0].config.ffn == 0.5 and p.steps[0].config.recovery
+    assert [s.name for s in load_recipe("prune50-int8").steps] == ["prune", "export", "quantize"]
+    sparse = load_recipe("sparse-2-4")
+    assert sparse.evaluate.device == "cuda" and sparse.evaluate.semi_structured and sparse.runtime == "torch"
+
+
 def test_recipe_by_path(tmp_path):
     p = tmp_path / "mine.yaml"
     p.write_text(VALID)

@@ -33,7 +33,8 @@ def package_versions() -> dict[str, str | None]:
 
 def runtime_options(recipe: dict) -> RuntimeOptions:
     ev = recipe.get("evaluate") or {}
-    return RuntimeOptions(cuda_graphs=bool(ev.get("cuda_graphs")))
+    return RuntimeOptions(cuda_graphs=bool(ev.get("cuda_graphs")), semi_structured=bool(ev.get("semi_structured")),
+                          dense_fallback=bool(ev.get("fallback_device")))
 
 
 def device_info(device: str, runner: Runner, intended: str | None = None) -> dict:
@@ -98,6 +99,8 @@ def evaluate_artifact(
         placement=placement,
         efficiency=efficiency(artifact.flops, energy["batch_shapes"], energy["per_inference_j"], device_name(device)),
         sequence_policy=enc.policy(),
+        notes=[n for a in reversed(artifact.lineage()) for n in a.extra.get("notes", [])]
+        + runner.describe().get("notes", []),
         country=country,
         region=region,
         baseline_run_energy_j=baseline_run_energy_j,

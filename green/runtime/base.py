@@ -24,6 +24,10 @@ class RuntimeOptions:
 
     cuda_graphs: bool = False
     threads: int | None = None
+    #: PyTorch on CUDA: run 2:4-sparse Linear weights on semi-structured sparse kernels.
+    semi_structured: bool = False
+    #: The recipe declared a fallback device: run dense (and say so) where sparse kernels are absent.
+    dense_fallback: bool = False
 
 
 class Runner(ABC):

@@ -29,14 +29,15 @@ class TorchRunner(Runner):
 
     runtime = "torch"
 
-    def __init__(self, model, device: str, dtype: str = "fp32", move: bool = True) -> None:
+    def __init__(self, model, device: str, dtype: str = "fp32", move: bool = True, notes: list[str] | None = None) -> None:
         import torch
 
         self.device = device
         self.dtype = dtype
+        self.notes = list(notes or [])
         # bitsandbytes models are placed at load time and refuse .to()
         self.model = (model.to(device) if move else model).eval()
-        self._autocast = dtype == "bf16"
+        self._autocast = dtype == "bf16"  # fp16: the weights themselves are half precision
         accepted = set(inspect.signature(self.model.forward).parameters)
         self.input_names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in accepted]
         self._torch = torch
@@ -51,7 +52,7 @@ class TorchRunner(Runner):
         return out.float().cpu().numpy()
 
     def describe(self) -> dict:
-        return {"runtime": "torch", "precision": self.dtype, "device": self.device}
+        return {"runtime": "torch", "precision": self.dtype, "device": self.device, "notes": self.notes}
 
 
 def load_pretrained(path: str | Path, model_class: type, **kwargs):
@@ -107,7 +108,39 @@ def _model_class(artifact):
 
 @register_loader("torch")
 def open_torch(artifact, device: str, options: RuntimeOptions) -> Runner:
-    return TorchRunner(load_pretrained(artifact.file("model").parent, _model_class(artifact)), device, "fp32")
+    model = load_pretrained(artifact.file("model").parent, _model_class(artifact))
+    if options.semi_structured:
+        return _semi_structured(model, device, options)
+    return TorchRunner(model, device, "fp32")
+
+
+def _semi_structured(model, device: str, options: RuntimeOptions) -> Runner:
+    """2:4-sparse Linear weights on sparse tensor cores (Ampere+), fp16; dense only if the recipe allows it."""
+    import torch
+
+    from green.compress.sparsify import target_linears
+
+    capable = device.startswith("cuda") and torch.cuda.get_device_capability(torch.device(device)) >= (8, 0)
+    if not capable:
+        where = "this GPU (compute capability below 8.0)" if device.startswith("cuda") else "a CPU"
+        if not options.dense_fallback:
+            raise GreenError(f"2:4 semi-structured sparse kernels need an NVIDIA GPU of compute capability 8.0+, "
+                             f"not {where}", "run on such a GPU, or add `fallback_device: cpu` under evaluate to "
+                             "measure the dense model instead")
+        note = f"semi_structured asked for, but {where} has no sparse kernels: ran dense (no speed-up expected)"
+        log.warning(note)
+        return TorchRunner(model, device, "fp32", notes=[note])
+    from torch.sparse import to_sparse_semi_structured
+
+    model = model.half().to(device).eval()
+    converted = 0
+    for m in target_linears(model).values():
+        w = m.weight.detach()
+        if w.shape[0] % 32 == 0 and w.shape[1] % 64 == 0:  # the kernels' tile constraints
+            m.weight = torch.nn.Parameter(to_sparse_semi_structured(w), requires_grad=False)
+            converted += 1
+    return TorchRunner(model, device, "fp16", move=False,
+                       notes=[f"{converted} Linear layers on 2:4 semi-structured sparse kernels (fp16)"])
 
 
 @register_loader("torch-bnb")

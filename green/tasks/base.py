@@ -115,8 +115,12 @@ class Task(ABC):
         """The split's targets as one tensor the loss can index by row."""
 
     @abstractmethod
+    def loss_from_outputs(self, outputs, targets):
+        """The training loss given the model's primary outputs for a batch and its targets."""
+
     def loss(self, model, feed: dict, targets):
         """The training loss of ``model`` on one batch (``feed``: input tensors, ``targets``: rows)."""
+        return self.loss_from_outputs(self.outputs(model, feed), targets)
 
     def outputs(self, model, feed: dict):
         """The model's primary output tensor for a batch (what runners return)."""

@@ -102,8 +102,10 @@ class TextClassification(Task):
 
         return torch.tensor(targets, dtype=torch.long)
 
-    def loss(self, model, feed: dict, targets):
-        return model(**feed, labels=targets).loss
+    def loss_from_outputs(self, outputs, targets):
+        import torch.nn.functional as F
+
+        return F.cross_entropy(outputs.float(), targets)
 
     # -- evaluation ------------------------------------------------------------------
     def predictions(self, outputs: np.ndarray) -> np.ndarray:
