@@ -13,7 +13,7 @@ from green.report import ENTRY_KEYS
 def workdir(tmp_path_factory, tiny_model_dir, small_csv) -> Path:
     w = tmp_path_factory.mktemp("runs") / "w"
     res = run_green("compress", "--recipe", "int8", "--recipe", "fp32-onnx", "--recipe", "int8-static",
-                    "--recipe", "prune50-int8", "--quick",
+                    "--recipe", "prune50-int8", "--recipe", "cpu-max", "--quick",
                     "--model", str(tiny_model_dir),
                     "--data", str(small_csv), "--workdir", str(w), "--device", "cpu")
     assert res.returncode == 0, res.stderr[-3000:]
@@ -29,7 +29,7 @@ def test_report_files_and_keys(workdir):
         assert (report / name).stat().st_size > 0, name
     assert (report / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     entries = {e["recipe"]: e for e in json.loads((report / "results.json").read_text())}
-    assert set(entries) == {"baseline", "int8", "fp32-onnx", "int8-static", "prune50-int8"}
+    assert set(entries) == {"baseline", "int8", "fp32-onnx", "int8-static", "prune50-int8", "cpu-max"}
     for e in entries.values():
         for key in ENTRY_KEYS:
             assert key in e, key
@@ -63,6 +63,18 @@ def test_pruned_recipe_runs_end_to_end_and_counts_its_recovery(workdir):
     manifest = json.loads((prune_dir / "green-artifact.json").read_text())
     assert manifest["extra"]["heads_kept"] == [1, 1] and manifest["extra"]["recovery_history"]
     assert rec["efficiency"]["flops_per_inference"] < 0.75 * base["efficiency"]["flops_per_inference"]
+
+
+def test_cpu_max_chains_distill_prune_export_quantize(workdir):
+    records = [json.loads(p.read_text()) for p in (workdir / "records").glob("*.json")]
+    rec = next(r for r in records if r["recipe"] == "cpu-max")
+    base = next(r for r in records if r["recipe"] == "baseline")
+    assert [s["step"] for s in rec["lineage"]] == ["quantize", "export", "prune", "distill", "train"]
+    assert [s["step"] for s in rec["run_steps"]] == ["distill", "prune", "export", "quantize"]
+    assert all(s["joules"] > 0 for s in rec["run_steps"]) and rec["run_energy_j"] > 0
+    distilled = json.loads((Path(rec["lineage"][3]["path"]) / "green-artifact.json").read_text())
+    assert distilled["params"]["teacher_layers"] == [1]  # 2 layers -> every other one, ending with the last
+    assert rec["efficiency"]["flops_per_inference"] < 0.5 * base["efficiency"]["flops_per_inference"]
 
 
 def test_records_carry_lineage_versions_and_energy_windows(workdir):

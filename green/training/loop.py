@@ -108,7 +108,7 @@ def fit(
     sign = 1.0 if task.higher_is_better else -1.0
 
     history: list[dict] = []
-    best_state, best_score, step = None, -math.inf, 0
+    best_state, best_score, step, stale = None, -math.inf, 0, 0
     started = time.perf_counter()
     energy_window = meter.window(window) if meter is not None else contextlib.nullcontext()
     with energy_window as w, progress_bar() as bar:
@@ -143,8 +143,13 @@ def fit(
                             **{f"val_{k}": v for k, v in metrics.items()}})
             log.info("%s: epoch %d, validation %s %.4f", label, epoch + 1, task.primary_metric, score)
             if sign * score > best_score:
-                best_score = sign * score
+                best_score, stale = sign * score, 0
                 best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+            else:
+                stale += 1
+                if budget.patience is not None and stale >= budget.patience:
+                    log.info("%s: no better %s for %d epoch(s): stopping early", label, task.primary_metric, stale)
+                    break
     wall_s = time.perf_counter() - started
     if best_state is not None:
         model.load_state_dict(best_state)
