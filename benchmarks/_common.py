@@ -6,11 +6,17 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
+import logging
+
 from green.artifacts import Artifact, atomic_write_json, support_roles
 from green.evaluate.evaluation import package_versions
 from green.runtime import device_name
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+# green's progress (training, recovery, measurement) as log lines, as the CLI shows it off a terminal.
+logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+logging.getLogger("green").setLevel(logging.INFO)
 
 
 def machine(device: str) -> dict:
