@@ -123,7 +123,7 @@ def score_groups(model, layers: list[LayerParts], config: PruneConfig, feeds: li
     import torch
     import torch_pruning as tp
 
-    example = feeds[0]
+    example = {k: v for k, v in feeds[0].items() if k != "labels"}
     graph = tp.DependencyGraph().build_dependency(model, example_inputs=example,
                                                   output_transform=lambda out: out[0].sum())
     if config.importance == "taylor":
