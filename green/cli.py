@@ -68,17 +68,13 @@ def _workbench(workdir: str, device: str = "auto", country: str = "USA", region:
     return Workbench(workdir, device=device, country=country, region=region)
 
 
-def _print_records(records) -> None:
-    from rich.table import Table
-
+def _print_records(records, only: set[str] | None = None, entries: list[dict] | None = None) -> None:
+    """The compact results table at the terminal's width; ``only`` keeps these record files' rows."""
     from green.progress import stdout
-    from green.report import headers, summarize, table_rows
+    from green.report import summarize
+    from green.report.terminal import results
 
-    entries = summarize(records)
-    table = Table(*headers(entries), title="green results (* = Pareto frontier)")
-    for row in table_rows(entries):
-        table.add_row(*row)
-    stdout.print(table)
+    stdout.print(results(summarize(records) if entries is None else entries, records, stdout.width, only))
 
 
 def _columns(text_column: str | None, label_column: str | None) -> dict:
@@ -120,14 +116,17 @@ def compress(recipes, task_name, model, data, text_column, label_column, quick, 
                                 columns=_columns(text_column, label_column), seed=seed, task=task_name))
     from green.records import load_records
 
-    _print_records(load_records(wb.records_dir))
+    # Only what this run made (and its baseline); `green report` prints the whole table.
+    _print_records(load_records(wb.records_dir), only={rec.file for rec in done})
     for rec in done:
         click.echo(f"record: {rec.file}")
 
 
 @cli.command()
 @WORKDIR
-def report(workdir) -> None:
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Report only the records measured on this kind of device; auto reports every device.")
+def report(workdir, device) -> None:
     """Write report/pareto.png, pareto.html, results.md and results.json from WORKDIR's records."""
     from green.records import load_records
     from green.report import build_report
@@ -135,8 +134,8 @@ def report(workdir) -> None:
     wb = _workbench(workdir)
     if not wb.records_dir.is_dir() or not any(wb.records_dir.glob("*.json")):
         raise GreenError(f"no records in {wb.workdir}", "run `green compress --recipe int8` first, or pass --workdir")
-    entries, paths, notes = build_report(wb.records_dir, wb.report_dir)
-    _print_records(load_records(wb.records_dir))
+    entries, paths, notes = build_report(wb.records_dir, wb.report_dir, None if device == "auto" else device)
+    _print_records(load_records(wb.records_dir), entries=entries)
     for note in notes:
         click.echo(f"note: {note}", err=True)
     for name, path in paths.items():
@@ -148,9 +147,11 @@ def report(workdir) -> None:
 @machine_options
 def evaluate(target, workdir, device, country, region) -> None:
     """Evaluate TARGET again (an artifact folder, 'baseline', a run id or a recipe name); adds a record."""
+    from green.records import load_records
+
     wb = _workbench(workdir, device, country, region)
     record = wb.evaluate(target)
-    _print_records([record])
+    _print_records(load_records(wb.records_dir), only={record.file})
     click.echo(f"record: {record.file}")
 
 
@@ -171,6 +172,9 @@ def measure(target, batch_sizes, repeats, min_window_s, grid, seq_lens, workdir,
     from green.progress import stdout
     from green.report import fmt as f
 
+    if seq_lens and not grid:
+        raise GreenError("--seq-len applies only to --grid (real lengths are measured otherwise)",
+                         "add --grid to measure a batch x sequence-length grid, or drop --seq-len")
     wb = _workbench(workdir, device, country, region)
     rec = wb.measure(target, list(batch_sizes) or None, repeats, min_window_s,
                      (list(seq_lens) or [32, 64, 128]) if grid else None)

@@ -1,7 +1,8 @@
-"""One style of progress for every long job: a rich bar on a terminal, log lines elsewhere.
+"""One style of progress for every long job: a rich bar or spinner on a terminal, log lines elsewhere.
 
 In CI logs and under ``nohup`` a live bar prints nothing until it ends, so off a
-terminal progress is reported as a line every 10 %.
+terminal progress is reported as a line every 10 %. :func:`progress_bar` counts work
+(batches, rows); :func:`status` covers a step with nothing to count (an export).
 """
 
 from __future__ import annotations
@@ -9,9 +10,12 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 
 #: Progress and logs go to stderr; tables and results to stdout, wide enough to read in a log file.
 console = Console(stderr=True)
@@ -52,6 +56,22 @@ class _LogProgress:
 def progress_bar():
     if not console.is_terminal:
         return _LogProgress()
+    if _status is not None:  # rich shows one live display at a time: the bar replaces the spinner
+        return _paused(_status, _bar())
+    return _bar()
+
+
+@contextmanager
+def _paused(outer: Progress, bar: Progress):
+    outer.stop()
+    try:
+        with bar:
+            yield bar
+    finally:
+        outer.start()
+
+
+def _bar() -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -61,3 +81,31 @@ def progress_bar():
         console=console,
         transient=False,
     )
+
+
+_status: Progress | None = None  # the spinner shown now, if any: a bar started inside it pauses it
+
+
+@contextmanager
+def status(description: str) -> Iterator[None]:
+    """A long step with no steps of its own to count (export, quantization).
+
+    On a terminal: a spinner with the elapsed time while it runs, then one log line with
+    how long it took. Elsewhere: a log line when it starts and one when it ends.
+    """
+    global _status
+    start = time.perf_counter()
+    if not console.is_terminal or _status is not None:
+        log.info("%s ...", description)
+        yield
+    else:
+        spinner = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
+                           console=console, transient=True)
+        spinner.add_task(description, total=None)
+        _status = spinner
+        try:
+            with spinner:
+                yield
+        finally:
+            _status = None
+    log.info("%s: done in %.1f s", description, time.perf_counter() - start)

@@ -149,6 +149,7 @@ class Workbench:
     def compress(self, recipe: str, quick: bool = False, **train_kwargs) -> Record:
         """Run a recipe on the baseline (training it first if needed) and evaluate the result."""
         from green.compress import STEPS, StepContext
+        from green.progress import status
 
         spec, device, intended = self.plan(recipe)  # a bad recipe fails before any training
         self.ensure_baseline(quick=quick, **train_kwargs)
@@ -167,7 +168,7 @@ class Workbench:
                 out.mkdir()
                 ctx = StepContext(out_dir=out, device=device, task=task, data=task_data, seed=task_data.seed,
                                   quick=quick or self._task_spec().get("quick", False))
-                with meter.window(step.name) as w:
+                with status(f"{spec.name}: step {i}/{len(spec.steps)}, {step.name}"), meter.window(step.name) as w:
                     artifact = STEPS[step.name].run(parent, step.config, ctx)
                 self._complete(artifact, parent)
                 artifact.energy = w.to_dict()

@@ -1,34 +1,30 @@
-"""Render report entries: the terminal/Markdown table, the Pareto chart (PNG + HTML), results.json.
+"""Write the report files from records: results.json, results.md, pareto.png (for slides) and pareto.html.
 
 The chart plots the task's primary metric against *total* energy per inference (what
 the user pays for), log x; estimates are drawn hollow and labelled as such; the
-frontier and the baseline are marked.
+frontier and the baseline are marked. The PNG's quality axis spans at least
+:data:`green.report.view.MIN_SPAN_POINTS` points and each label gives the difference to
+the baseline, so a one-example difference does not look like a cliff; a caption says
+which task, model, data, batch size, device and dates the chart covers. The interactive
+page is :mod:`green.report.html`; the terminal table :mod:`green.report.terminal`.
 """
 
 from __future__ import annotations
 
-import html
+import os
+import tempfile
 from pathlib import Path
 
 from green.artifacts import atomic_write_json
-from green.records import load_records
+from green.errors import GreenError
+from green.records import Record, load_records
+from green.report import view
+from green.report.html import page as html_page
 from green.report.summary import BASELINE, summarize
 
 
 def fmt(v, spec: str, none: str = "n/a") -> str:
     return none if v is None else format(v, spec)
-
-
-def _energy_label(e: dict) -> str:
-    mj = fmt(e["energy_per_inference_j"] * 1e3 if e["energy_per_inference_j"] is not None else None, ".3g")
-    return f"{'~' if e['energy_estimate'] else ''}{mj} ({e['energy_source']})"
-
-
-def _payback_label(e: dict) -> str:
-    ratio = e["energy_vs_baseline"]
-    if ratio is not None and ratio > 1:  # say it plainly: this recipe never pays back here
-        return f"never: +{ratio - 1:.0%} energy"
-    return fmt(e["payback_inferences"], ".3g", "-")
 
 
 def metric_columns(entries: list[dict]) -> list[str]:
@@ -41,6 +37,7 @@ def metric_columns(entries: list[dict]) -> list[str]:
 
 
 def headers(entries: list[dict]) -> list[str]:
+    """The full table's columns (Markdown); the terminal's compact table is green.report.terminal."""
     return ["recipe", "device", *metric_columns(entries), "size MB", "latency p50/p95 ms (b=1)", "per s",
             "mJ/inference (source)", "vs baseline", "gCO2e per M", "run J", "payback (inferences)"]
 
@@ -50,99 +47,180 @@ def table_rows(entries: list[dict]) -> list[list[str]]:
     rows = []
     for e in entries:
         lat = e["latency_ms"] or {}
+        warn = view.warnings_of(e, None)
         rows.append([
             e.get("label", e["recipe"]) + (" *" if e.get("pareto") else ""),
-            e["device"] + ("" if e["intended_device"] in (None, e["device_kind"]) else f" (meant for {e['intended_device']})")
-            + (f" [{e['off_device_share']:.0%} of node time off-device]" if (e.get("off_device_share") or 0) > 0.01 else ""),
+            e["device"] + (f" ({'; '.join(warn)})" if warn else ""),
             *[fmt(e["metrics"].get(m), ".4f") for m in columns],
             fmt(e["size_mb"], ".1f"),
-            f"{fmt(lat.get('p50'), '.2f')} / {fmt(lat.get('p95'), '.2f')}",
-            fmt(e["throughput_per_s"], ".0f"),
-            _energy_label(e),
-            fmt(e["energy_vs_baseline"], ".2f") + ("x" if e["energy_vs_baseline"] is not None else ""),
-            fmt(e.get("gco2e_per_million"), ".3g"),
-            fmt(e["run_energy_j"], ".0f"),
-            _payback_label(e),
+            f"{view.sig3(lat.get('p50'))} / {view.sig3(lat.get('p95'))}",
+            view.compact(e["throughput_per_s"]),
+            f"{view.energy_mj(e)} ({e['energy_source']})",
+            view.ratio(e, "n/a") + (f" ({view.ratio_basis(e)})" if view.ratio_basis(e) and view.ratio(e) else ""),
+            view.sig3(e.get("gco2e_per_million")),
+            view.joules(e["run_energy_j"]),
+            view.payback(e),
         ])
     return rows
 
 
-def write_markdown(entries: list[dict], path: Path, notes: list[str] | None = None) -> None:
+def write_markdown(entries: list[dict], path: Path, notes: list[str] | None = None,
+                   records: list[Record] | None = None) -> None:
     head = headers(entries)
-    lines = ["# green results", "",
+    by_file = view.records_by_file(records or [])
+    lines = ["# green results", "", view.caption(entries, by_file), "",
              "Energy per inference is total energy (what you pay for) at each record's throughput batch size; "
-             "`*` marks the Pareto frontier per device; `~` marks an estimate (its source says which model). Payback = the recipe run's "
-             "energy / energy saved per inference versus the baseline on the same device.", "",
+             "`*` marks the Pareto frontier per device; `~` marks an estimate (its source says which model). "
+             "Payback = the recipe run's energy / energy saved per inference versus the baseline on the same device.",
+             "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in table_rows(entries)]
-    if notes:
-        lines += ["", "Notes:", *[f"* {n}" for n in notes]]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    all_notes = view.energy_notes(entries, by_file) + list(notes or [])
+    if all_notes:
+        lines += ["", "Notes:", *[f"* {n}" for n in all_notes]]
+    _atomic_write_text(path, "\n".join(lines) + "\n")
 
 
-def plot_pareto(entries: list[dict], png: Path, html_path: Path, notes: list[str] | None = None) -> None:
+def plot_pareto(entries: list[dict], png: Path, records: list[Record] | None = None) -> dict:
+    """The chart for slides: log energy across, the primary metric up, a caption saying what it covers.
+
+    Returns what it drew (axis limits, caption, point labels, legend entries) for tests and callers.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker
+    from matplotlib.lines import Line2D
 
+    by_file = view.records_by_file(records or [])
+    points = view.plotted(entries)
+    fraction = view.is_fraction(entries)
     metric = entries[0]["primary_metric"] if entries else "quality"
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=150)
-    kinds = sorted({e["device_kind"] for e in entries})
-    colors = {"cpu": "tab:blue", "cuda": "tab:green"}
-    for kind in kinds:
-        group = [e for e in entries if e["device_kind"] == kind and e["energy_per_inference_j"] is not None
-                 and e["quality"] is not None]
-        if not group:
-            continue
-        color = colors.get(kind, "tab:purple")
-        front = sorted((e for e in group if e.get("pareto")), key=lambda e: e["energy_per_inference_j"])
+    fig, ax = plt.subplots(figsize=(8, 5.4), dpi=150)
+    for kind in sorted({e["device_kind"] for e in points}):
+        color = view.device_color(kind)
+        group = [e for e in points if e["device_kind"] == kind]
+        front = view.frontier(group)
         if len(front) > 1:
             ax.step([e["energy_per_inference_j"] * 1e3 for e in front], [e["quality"] for e in front],
-                    where="post", color=color, alpha=0.5, lw=1.5, label=f"Pareto frontier ({kind})")
+                    where="post", color=color, alpha=0.5, lw=2.5, label=f"Pareto frontier ({kind})", zorder=2)
         for e in group:
             x, y = e["energy_per_inference_j"] * 1e3, e["quality"]
-            base = e["recipe"] == BASELINE
-            if e.get("energy_range_j"):  # the spread of the repeated windows
+            if e.get("energy_range_j") and all(e["energy_range_j"]):  # min to max of the repeated windows
                 lo, hi = (v * 1e3 for v in e["energy_range_j"])
-                ax.plot([lo, hi], [y, y], color=color, alpha=0.35, lw=2, zorder=2)
-            ax.scatter([x], [y], s=140 if base else 70, marker="*" if base else "o",
-                       facecolors="none" if e["energy_estimate"] else color, edgecolors=color, zorder=3)
-            ax.annotate(e.get("label", e["recipe"]), (x, y), textcoords="offset points", xytext=(6, 6), fontsize=8)
+                ax.errorbar([x], [y], xerr=[[max(0.0, x - lo)], [max(0.0, hi - x)]], fmt="none",
+                            ecolor=view.SPREAD_COLOR, elinewidth=0.8, capsize=3, capthick=0.8, zorder=2.5)
+            base = e["recipe"] == BASELINE
+            ax.scatter([x], [y], s=170 if base else 60, marker="*" if base else "o", linewidths=1.5,
+                       facecolors="white" if e.get("energy_estimate") else color, edgecolors=color, zorder=3)
     ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(matplotlib.ticker.LogFormatter(labelOnlyBase=False))
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
-    ax.margins(x=0.15, y=0.1)
+    if points:
+        xs = [e["energy_per_inference_j"] * 1e3 for e in points]
+        xs += [v * 1e3 for e in points for v in (e.get("energy_range_j") or []) if v]
+        xlim = view.energy_limits(xs)
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*view.quality_limits([e["quality"] for e in points], fraction))
+        # Plain numbers at 1-2-5 (never 10^x notation): people read mJ, not exponents.
+        ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(view.log_ticks(*xlim)))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: view.tick(v)))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("total energy per inference (mJ, log scale)")
-    ax.set_ylabel(f"test {metric}")
-    sources = sorted({e["energy_source"] for e in entries})
-    estimated = any(e["energy_estimate"] for e in entries)
-    ax.set_title(f"{metric} vs energy per inference (star = baseline, bar = repeat spread"
-                 + (", hollow = estimate)" if estimated else ")"), fontsize=10)
-    fig.text(0.01, 0.01, "energy source: " + ", ".join(sources), fontsize=7, color="gray")
+    ax.set_ylabel(f"test {metric}" + (f" (axis spans \u2265 {view.MIN_SPAN_POINTS:g} points)" if fraction else ""))
+    ax.set_title(f"{metric} vs energy per inference (labels: difference to the baseline"
+                 + (" in points)" if fraction else ")"), fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(png)
+    handles, _ = ax.get_legend_handles_labels()
+    kinds = sorted({e["device_kind"] for e in points})
+    if len(kinds) > 1:  # colours say the device kind
+        handles += [Line2D([], [], marker="o", ls="", color=view.device_color(k),
+                           label=f"{k}: {', '.join(sorted({e['device'] for e in points if e['device_kind'] == k}))}")
+                    for k in kinds]
+    handles += [Line2D([], [], marker="*", ls="", color="gray", markersize=11, label="baseline")]
+    if any(e.get("energy_estimate") for e in points):
+        handles.append(Line2D([], [], marker="o", ls="", markerfacecolor="white", markeredgecolor="gray",
+                              label="hollow, ~ = estimate"))
+    if any(not e.get("energy_estimate") for e in points):
+        handles.append(Line2D([], [], marker="o", ls="", color="gray", label="measured (counter)"))
+    if any(e.get("energy_range_j") for e in points):
+        handles.append(Line2D([], [], color=view.SPREAD_COLOR, lw=0.8, marker="|", markersize=7,
+                              label="repeat spread (min to max)"))
+    ax.legend(handles=handles, fontsize=7.5, loc="best", framealpha=0.85)
+    sources = ", ".join(f"{label}{' (estimate: a model, not a counter)' if est else ''}"
+                        for _, label, _, est in view.source_legend(entries))
+    cap = view.caption(entries, by_file) + (f" \u00b7 energy: {sources}" if sources else "")
+    fig.text(0.01, 0.01, _wrap(cap, 150), fontsize=6.5, color="#444", va="bottom")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    labels = _label_points(fig, ax, points, fraction)
+    _atomic_write_bytes(png, lambda f: fig.savefig(f, format="png"))
+    drawn = {"xlim": ax.get_xlim(), "ylim": ax.get_ylim(), "caption": cap, "labels": labels,
+             "legend": [h.get_label() for h in handles]}
     plt.close(fig)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in table_rows(entries))
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers(entries))
-    note_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes or [])
-    html_path.write_text(
-        "<!doctype html><meta charset='utf-8'><title>green report</title>"
-        "<style>body{font-family:sans-serif}td,th{padding:4px 8px;border-bottom:1px solid #ddd}</style>"
-        f"<h1>green report</h1><img src='{png.name}' style='max-width:900px'><table><tr>{head}</tr>{rows}</table>"
-        + (f"<h2>Notes</h2><ul>{note_html}</ul>" if note_html else ""),
-        encoding="utf-8",
-    )
+    return drawn
 
 
-def build_report(records_dir: Path, report_dir: Path) -> tuple[list[dict], dict[str, Path], list[str]]:
-    """Write the report files; returns the entries, where each file went, and notes on skipped records."""
+def _label_points(fig, ax, points: list[dict], fraction: bool, fontsize: float = 7.5) -> list[str]:
+    """Name each point, with its difference to the baseline, where no two labels overlap."""
+    ordered = sorted(points, key=lambda e: (e["recipe"] != BASELINE, -e["quality"], e["energy_per_inference_j"]))
+    labels = []
+    for e in ordered:
+        d = view.delta(e, fraction)
+        labels.append(("~" if e.get("energy_estimate") else "") + e["label"]
+                      + (f" ({d}{' pt' if fraction else ''})" if d else ""))
+    px = fig.dpi / 72  # points to pixels
+    height = fig.bbox.height
+    xy = [ax.transData.transform((e["energy_per_inference_j"] * 1e3, e["quality"])) for e in ordered]
+    right = ax.bbox.x1
+    spots = view.place_labels([(x, height - y, 0.6 * fontsize * px * len(label)) for (x, y), label in zip(xy, labels)],
+                              right=right, line_h=fontsize * px * 1.5, gap=7 * px)
+    for label, (x, y), (lx, ly, anchor) in zip(labels, xy, spots):
+        moved = abs((height - y) - ly) > 8 * px  # pushed away from its point by another label: draw a leader
+        ax.annotate(label, (x, y), xycoords="figure pixels", xytext=(lx, height - ly), textcoords="figure pixels",
+                    fontsize=fontsize, ha="left" if anchor == "start" else "right", va="baseline",
+                    arrowprops={"arrowstyle": "-", "color": "#999999", "lw": 0.5, "shrinkA": 0, "shrinkB": 5}
+                    if moved else None)
+    return labels
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
+
+
+def _atomic_write_bytes(path: Path, write) -> None:
+    """Write through a temp file and a rename, 0644 like records and results.json."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    _atomic_write_bytes(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def build_report(records_dir: Path, report_dir: Path,
+                 device_kind: str | None = None) -> tuple[list[dict], dict[str, Path], list[str]]:
+    """Write the report files; returns the entries, where each file went, and notes on skipped records.
+
+    ``device_kind`` (``cpu`` or ``cuda``) keeps only the records of that kind; None keeps all.
+    """
     notes: list[str] = []
-    entries = summarize(load_records(records_dir, notes))
+    records = load_records(records_dir, notes)
+    if device_kind is not None:
+        kinds = sorted({r.device.kind for r in records})
+        records = [r for r in records if r.device.kind == device_kind]
+        if not records:
+            raise GreenError(f"no {device_kind} records in {Path(records_dir).parent}",
+                             f"report a device that has some ({', '.join(kinds) or 'none yet'}), or drop --device")
+    entries = summarize(records)
     report_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "results.json": report_dir / "results.json",
@@ -151,6 +229,7 @@ def build_report(records_dir: Path, report_dir: Path) -> tuple[list[dict], dict[
         "pareto.html": report_dir / "pareto.html",
     }
     atomic_write_json(paths["results.json"], entries)
-    write_markdown(entries, paths["results.md"], notes)
-    plot_pareto(entries, paths["pareto.png"], paths["pareto.html"], notes)
+    write_markdown(entries, paths["results.md"], notes, records)
+    plot_pareto(entries, paths["pareto.png"], records)
+    _atomic_write_text(paths["pareto.html"], html_page(entries, records, notes))
     return entries, paths, notes

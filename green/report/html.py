@@ -1,0 +1,317 @@
+"""The HTML report: one self-contained page (inline CSS, JS and SVG; nothing fetched when viewed).
+
+The Pareto chart is drawn here as SVG, so it shows without JavaScript and tests can read
+it without a browser; the inline script (``page.js``) only adds the hover/focus tooltip
+and the sortable table. Each point carries its tooltip's lines in ``data-tip`` (JSON).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from importlib import resources
+
+from green.records import Record
+from green.report import view
+from green.report.summary import BASELINE
+
+W, H = 860, 470
+LEFT, RIGHT, TOP, BOTTOM = 76, 28, 18, 58
+ARROW = " \u2192 "
+CHAR_W, LINE_H = 6.4, 13  # label size estimate (11px sans), for keeping labels apart
+
+
+def esc(s: object) -> str:
+    return html.escape(str(s), quote=True)
+
+
+def _asset(name: str) -> str:
+    return resources.files("green.report").joinpath(name).read_text(encoding="utf-8")
+
+
+# -- chart ---------------------------------------------------------------------------------
+class _Axes:
+    """Data to SVG coordinates: log energy (mJ) across, the primary metric up."""
+
+    def __init__(self, xlim: tuple[float, float], ylim: tuple[float, float]) -> None:
+        self.lx = (math.log10(xlim[0]), math.log10(xlim[1]))
+        self.ylim = ylim
+
+    def x(self, mj: float) -> float:
+        return LEFT + (math.log10(mj) - self.lx[0]) / (self.lx[1] - self.lx[0]) * (W - LEFT - RIGHT)
+
+    def y(self, q: float) -> float:
+        return TOP + (self.ylim[1] - q) / (self.ylim[1] - self.ylim[0]) * (H - TOP - BOTTOM)
+
+
+def _star(cx: float, cy: float, r: float = 9.0) -> str:
+    pts = []
+    for k in range(10):
+        rad = r if k % 2 == 0 else r * 0.45
+        a = math.pi / 2 + k * math.pi / 5
+        pts.append(f"{cx + rad * math.cos(a):.1f},{cy - rad * math.sin(a):.1f}")
+    return "M" + " L".join(pts) + " Z"
+
+
+def chart_svg(entries: list[dict], records: dict[str, Record], fraction: bool) -> str:
+    """The Pareto chart as inline SVG: axes, frontier, spread bars, then the points on top."""
+    points = view.plotted(entries)
+    if not points:
+        return "<p class='empty'>No recipe has both a metric and an energy figure to plot.</p>"
+    metric = entries[0]["primary_metric"]
+    xs = [e["energy_per_inference_j"] * 1e3 for e in points]
+    xs += [v * 1e3 for e in points for v in (e.get("energy_range_j") or []) if v]
+    ax = _Axes(view.energy_limits(xs), view.quality_limits([e["quality"] for e in points], fraction))
+    return (f"<svg id='pareto' viewBox='0 0 {W} {H}' width='{W}' height='{H}' role='img' "
+            f"aria-label='{esc(metric)} against energy per inference, log scale'>"
+            + _axes_svg(ax, metric) + _frontier_svg(ax, points) + _spread_svg(ax, points)
+            + _points_svg(ax, points, records, fraction) + "</svg>")
+
+
+def _axes_svg(ax: _Axes, metric: str) -> str:
+    x0, x1, y0, y1 = LEFT, W - RIGHT, TOP, H - BOTTOM
+    out = ["<g class='axes'>"]
+    for t in view.log_ticks(10 ** ax.lx[0], 10 ** ax.lx[1]):
+        x = ax.x(t)
+        out.append(f"<line class='grid' x1='{x:.1f}' x2='{x:.1f}' y1='{y0}' y2='{y1}'/><text class='tick x-tick' "
+                   f"x='{x:.1f}' y='{y1 + 16}' text-anchor='middle'>{esc(view.tick(t))}</text>")
+    for t in view.linear_ticks(*ax.ylim):
+        y = ax.y(t)
+        out.append(f"<line class='grid' x1='{x0}' x2='{x1}' y1='{y:.1f}' y2='{y:.1f}'/>"
+                   f"<text class='tick y-tick' x='{x0 - 6}' y='{y + 4:.1f}' text-anchor='end'>{t:.4g}</text>")
+    out.append(f"<rect class='frame' x='{x0}' y='{y0}' width='{x1 - x0}' height='{y1 - y0}'/>"
+               f"<text class='axis-title' x='{(x0 + x1) / 2}' y='{H - 14}' text-anchor='middle'>"
+               "total energy per inference (mJ, log scale)</text>"
+               f"<text class='axis-title' transform='translate(16 {(y0 + y1) / 2}) rotate(-90)' "
+               f"text-anchor='middle'>test {esc(metric)}</text></g>")
+    return "".join(out)
+
+
+def _frontier_svg(ax: _Axes, points: list[dict]) -> str:
+    out = []
+    for kind in sorted({e["device_kind"] for e in points}):
+        front = view.frontier([e for e in points if e["device_kind"] == kind])
+        if len(front) < 2:
+            continue
+        d = f"M{ax.x(front[0]['energy_per_inference_j'] * 1e3):.1f},{ax.y(front[0]['quality']):.1f}"
+        for e in front[1:]:  # a step: what a cheaper recipe reaches holds until a dearer one does better
+            d += f" H{ax.x(e['energy_per_inference_j'] * 1e3):.1f} V{ax.y(e['quality']):.1f}"
+        out.append(f"<path class='frontier' data-kind='{esc(kind)}' d='{d}' stroke='{view.device_color(kind)}'/>")
+    return "".join(out)
+
+
+def _spread_svg(ax: _Axes, points: list[dict]) -> str:
+    """Thin grey bars with caps from the cheapest to the dearest repeated window: unlike the frontier."""
+    out = []
+    for e in points:
+        if not (e.get("energy_range_j") and all(e["energy_range_j"])):
+            continue
+        lo, hi = (ax.x(v * 1e3) for v in e["energy_range_j"])
+        y = ax.y(e["quality"])
+        out.append(f"<g class='spread' data-recipe='{esc(e['label'])}'>"
+                   f"<line x1='{lo:.1f}' x2='{hi:.1f}' y1='{y:.1f}' y2='{y:.1f}'/>"
+                   f"<line x1='{lo:.1f}' x2='{lo:.1f}' y1='{y - 4:.1f}' y2='{y + 4:.1f}'/>"
+                   f"<line x1='{hi:.1f}' x2='{hi:.1f}' y1='{y - 4:.1f}' y2='{y + 4:.1f}'/></g>")
+    return "".join(out)
+
+
+def _points_svg(ax: _Axes, points: list[dict], records: dict[str, Record], fraction: bool) -> str:
+    """One focusable group per recipe: marker, hit area, label; its tooltip lines in data-tip."""
+    ordered = sorted(points, key=lambda e: (e["recipe"] != BASELINE, -e["quality"], e["energy_per_inference_j"]))
+    labels = [("~" if e.get("energy_estimate") else "") + e["label"] for e in ordered]
+    xy = [(ax.x(e["energy_per_inference_j"] * 1e3), ax.y(e["quality"])) for e in ordered]
+    spots = view.place_labels([(x, y, CHAR_W * len(label)) for (x, y), label in zip(xy, labels)],
+                              right=W - RIGHT, line_h=LINE_H)
+    out = []
+    for e, label, (x, y), (lx, ly, anchor) in zip(ordered, labels, xy, spots):
+        color = view.device_color(e["device_kind"])
+        fill = "#ffffff" if e.get("energy_estimate") else color
+        base = e["recipe"] == BASELINE
+        shape = (f"path class='marker' d='{_star(x, y)}'" if base
+                 else f"circle class='marker' cx='{x:.1f}' cy='{y:.1f}' r='5.5'")
+        tip = view.tooltip_lines(e, view.record_of(e, records), fraction)
+        leader = (f"<line class='leader' x1='{x:.1f}' y1='{y:.1f}' x2='{lx:.1f}' y2='{ly - 4:.1f}'/>"
+                  if abs(ly - y) > 8 else "")  # the label was pushed away by another
+        out.append(
+            f"<g class='point' tabindex='0' data-recipe='{esc(e['label'])}' data-device='{esc(e['device_kind'])}' "
+            f"data-baseline='{_bool(base)}' data-estimate='{_bool(e.get('energy_estimate'))}' "
+            f"data-frontier='{_bool(e.get('pareto'))}' data-tip='{esc(json.dumps(tip))}' "
+            f"aria-label='{esc('; '.join(tip))}'>"
+            f"<circle class='hit' cx='{x:.1f}' cy='{y:.1f}' r='12'/><{shape} fill='{fill}' stroke='{color}'/>{leader}"
+            f"<text class='point-label' x='{lx:.1f}' y='{ly:.1f}' text-anchor='{anchor}'>{esc(label)}</text></g>")
+    return "".join(out)
+
+
+def _bool(v: object) -> str:
+    return "true" if v else "false"
+
+
+def _swatch(inner: str) -> str:
+    return f"<svg class='swatch' width='28' height='16' viewBox='0 0 28 16' aria-hidden='true'>{inner}</svg>"
+
+
+def legend_html(entries: list[dict]) -> str:
+    points = view.plotted(entries)
+    items = []
+    for kind in sorted({e["device_kind"] for e in points}):
+        c = view.device_color(kind)
+        names = ", ".join(sorted({e["device"] for e in points if e["device_kind"] == kind}))
+        items.append(_swatch(f"<circle cx='14' cy='8' r='5' fill='{c}' stroke='{c}'/>") + f"{esc(kind)}: {esc(names)}")
+        if len(view.frontier([e for e in points if e["device_kind"] == kind])) > 1:
+            items.append(_swatch(f"<path d='M2,12 H14 V4 H26' fill='none' stroke='{c}' stroke-width='2' "
+                                 "stroke-opacity='0.6'/>") + f"Pareto frontier ({esc(kind)})")
+    items.append(_swatch(f"<path d='{_star(14, 8, 7)}' fill='#777' stroke='#777'/>") + "baseline")
+    if any(e.get("energy_estimate") for e in points):
+        items.append(_swatch("<circle cx='14' cy='8' r='5' fill='#fff' stroke='#555' stroke-width='2'/>")
+                     + "hollow, ~ = estimate (a model, not a counter)")
+    if any(not e.get("energy_estimate") for e in points):
+        items.append(_swatch("<circle cx='14' cy='8' r='5' fill='#555'/>") + "filled = measured by a counter")
+    if any(e.get("energy_range_j") for e in points):
+        items.append(_swatch(f"<g stroke='{view.SPREAD_COLOR}'><line x1='4' x2='24' y1='8' y2='8'/>"
+                             "<line x1='4' x2='4' y1='4' y2='12'/><line x1='24' x2='24' y1='4' y2='12'/></g>")
+                     + "spread of the repeated windows (min to max)")
+    return "<ul class='legend' id='legend'>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+
+
+# -- tables --------------------------------------------------------------------------------------
+def _num(v: float | None, text: str) -> tuple[str, str]:
+    """A cell's text and the value it sorts by (empty: sorts last)."""
+    return text, "" if v is None else repr(float(v))
+
+
+def _same(text: str) -> tuple[str, str]:
+    return text, text
+
+
+def results_table(entries: list[dict], records: dict[str, Record], fraction: bool) -> str:
+    """Every figure, one row per recipe; short headers whose ``title`` says the rest; sortable."""
+    primary = entries[0]["primary_metric"]
+    metrics = [primary] + sorted({k for e in entries for k in e["metrics"]} - {primary})
+    lat = lambda e: (e.get("latency_ms") or {}).get("p50")  # noqa: E731
+    cols: list[tuple[str, str, str, object]] = [  # header, what it means, sort type, cell
+        ("recipe", "* = on the Pareto frontier", "text", lambda e: (e["label"] + (" *" if e.get("pareto") else ""),
+                                                                    e["label"])),
+        ("device", "where it ran", "text", lambda e: _same(e["device"])),
+        *[(m, f"{m} on the test split", "num", lambda e, m=m: _num(e["metrics"].get(m), _metric(e["metrics"].get(m))))
+          for m in metrics],
+        ("Δ pt" if fraction else "Δ", f"{primary} minus the baseline's" + (", in points" if fraction else ""),
+         "num", lambda e: _num(e.get("quality_vs_baseline"), view.delta(e, fraction))),
+        ("MB", "size on disk", "num", lambda e: _num(e.get("size_mb"), view.sig3(e.get("size_mb")))),
+        ("p50 ms", "latency at batch 1, median", "num", lambda e: _num(lat(e), view.sig3(lat(e)))),
+        ("inf/s", "throughput at the record's batch size", "num",
+         lambda e: _num(e.get("throughput_per_s"), view.compact(e.get("throughput_per_s")))),
+        ("mJ/inf", "total energy per inference; ~ = estimate", "num",
+         lambda e: _num(e.get("energy_per_inference_j"), view.energy_mj(e))),
+        ("src", "what measured the energy: codes under Energy sources", "text",
+         lambda e: _same(view.source_code(e.get("energy_source")))),
+        ("spread", "(max - min) / median of the repeated windows", "num",
+         lambda e: _num(e.get("energy_spread"), view.spread(e))),
+        ("vs base", "energy per inference / the baseline's", "num", lambda e: _num(
+            e.get("energy_vs_baseline"), view.ratio(e) + (f" ({view.ratio_basis(e)})" if view.ratio_basis(e)
+                                                          and e.get("energy_vs_baseline") is not None else ""))),
+        ("gCO2e/M", "grams CO2e per million inferences", "num",
+         lambda e: _num(e.get("gco2e_per_million"), view.sig3(e.get("gco2e_per_million"), ""))),
+        ("run J", "energy of the steps that made the artifact", "num",
+         lambda e: _num(e.get("run_energy_j"), view.joules(e.get("run_energy_j")))),
+        ("payback", "inferences until the run's energy is saved back", "num", _payback_cell),
+    ]
+    head = "".join(f"<th scope='col' data-type='{t}' title='{esc(title)}'><button type='button'>{esc(h)}</button></th>"
+                   for h, title, t, _ in cols)
+    body = []
+    for e in entries:
+        cells = []
+        for header, _, _, cell in cols:
+            text, value = cell(e)
+            inner = esc(text)
+            if header == "recipe":  # why to trust this row less, under its name (sorting moves it with the row)
+                inner += "".join(f"<div class='warn'>{esc(w)}</div>"
+                                 for w in view.warnings_of(e, view.record_of(e, records)))
+            elif header == "src":
+                inner = f"<abbr title='{esc(e.get('energy_source'))}'>{inner}</abbr>"
+            cells.append(f"<td data-v='{esc(value)}'>{inner}</td>")
+        classes = " ".join(c for c, on in (("estimate", e.get("energy_estimate")), ("frontier", e.get("pareto")),
+                                           ("baseline", e["recipe"] == BASELINE)) if on)
+        body.append(f"<tr class='{classes}' data-recipe='{esc(e['label'])}'>{''.join(cells)}</tr>")
+    return (f"<table id='results-table' class='sortable'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+def _metric(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.4f}"
+
+
+def _payback_cell(e: dict) -> tuple[str, str]:
+    r = e.get("energy_vs_baseline")
+    if r is not None and r > 1:  # never pays back: sorts after every finite payback
+        return view.payback(e), "Infinity"
+    return view.payback(e, "" if e["recipe"] == BASELINE else "-"), (
+        "" if e.get("payback_inferences") is None else repr(float(e["payback_inferences"])))
+
+
+def recipes_table(entries: list[dict], records: dict[str, Record]) -> str:
+    rows = []
+    for e in entries:
+        rec = view.record_of(e, records)
+        desc = (rec.recipe_detail or {}).get("description", "") if rec is not None else ""
+        lineage = rec.lineage if rec is not None else [{"step": s} for s in e.get("lineage", [])]
+        chain = ARROW.join(str(s.get("step")) for s in reversed(lineage))
+        paths = "".join(f"<li><code>{esc(s.get('step'))}</code> {esc(s.get('path', ''))}</li>"
+                        for s in reversed(lineage))
+        rows.append(
+            f"<tr data-recipe='{esc(e['label'])}'><td>{esc(e['label'])}</td>"
+            f"<td>{esc(e.get('recipe_origin') or '')}</td>"
+            f"<td>{esc(desc)}</td><td class='steps'>{esc(ARROW.join(e.get('steps') or []))}</td>"
+            f"<td class='lineage'><details><summary>{esc(chain)}</summary><ul>{paths}</ul></details></td>"
+            f"<td><code>{esc((e.get('record') or '').rsplit('/', 1)[-1])}</code></td></tr>")
+    return ("<table id='recipes-table'><thead><tr><th>recipe</th><th>origin</th><th>description</th><th>steps</th>"
+            f"<th>lineage (artifact chain)</th><th>record</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+def sources_table(entries: list[dict]) -> str:
+    rows = "".join(f"<tr><td><code>{esc(code)}</code></td><td><code>{esc(label)}</code></td><td>{esc(what)}</td>"
+                   f"<td>{'estimate' if est else 'measured'}</td></tr>"
+                   for code, label, what, est in view.source_legend(entries))
+    return ("<table id='sources-table'><thead><tr><th>code</th><th>source</th><th>what it is</th><th>kind</th></tr>"
+            f"</thead><tbody>{rows}</tbody></table>")
+
+
+# -- page --------------------------------------------------------------------------------------
+def page(entries: list[dict], records: list[Record], notes: list[str] | None = None) -> str:
+    """The whole report page as one HTML string."""
+    by_file = view.records_by_file(records)
+    fraction = view.is_fraction(entries)
+    metric = entries[0]["primary_metric"] if entries else "quality"
+    all_notes = view.energy_notes(entries, by_file) + [
+        "Energy per inference is total energy (what you pay for) at each record's throughput batch size. "
+        "Ratios, payback and the frontier compare recipes on the same device kind.",
+        "Payback = the recipe run's energy / the energy it saves per inference against the baseline.",
+        f"The {metric} axis spans at least {view.MIN_SPAN_POINTS:g} "
+        + ("points (0.02)" if fraction else "% of its largest value")
+        + " so that a difference of a few test examples does not look like a cliff; "
+        "the table and the tooltips give the difference to the baseline"
+        + (" in points." if fraction else "."),
+        *(notes or []),
+    ]
+    body = (
+        "<header><h1>green report</h1>"
+        f"<p class='caption' id='caption'>{esc(view.caption(entries, by_file))}</p></header>"
+        "<main>"
+        f"<section id='chart-section'><h2>{esc(metric)} against energy per inference</h2>"
+        "<p class='hint'>Hover over or tab to a point for its figures.</p>"
+        f"<div id='chart'>{chart_svg(entries, by_file, fraction)}"
+        "<div id='tooltip' role='tooltip' hidden></div></div>"
+        f"{legend_html(entries)}</section>"
+        "<section id='results'><h2>Results</h2><p class='hint'>Click a column header to sort; "
+        "* marks the Pareto frontier, ~ an estimate.</p>"
+        f"{results_table(entries, by_file, fraction) if entries else '<p>No evaluation records.</p>'}</section>"
+        f"<section id='recipes'><h2>Recipes: steps and lineage</h2>{recipes_table(entries, by_file)}</section>"
+        f"<section id='sources'><h2>Energy sources</h2>{sources_table(entries)}</section>"
+        "<section id='notes'><h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in all_notes) + "</ul></section>"
+        "<p class='files'>Also in this folder: <code>pareto.png</code> (for slides), <code>results.md</code>, "
+        "<code>results.json</code>.</p></main>"
+    )
+    return ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>green report: {esc(metric)} vs energy</title><style>{_asset('page.css')}</style></head>"
+            f"<body>{body}<script>{_asset('page.js')}</script></body></html>\n")
