@@ -43,7 +43,8 @@ class DistillConfig(StepConfig):
         "KL between mapped attention maps, MiniLM style (runs the teacher per batch; needs equal head counts)"))
     epochs: int = Field(default=3, ge=1, le=100)
     max_steps: int | None = Field(default=None, ge=1, description="stop after this many optimizer steps")
-    train_rows: int | None = Field(default=None, ge=1, description="train rows per epoch; all of them when unset")
+    train_rows: int | None = Field(default=None, ge=1, description=(
+        "train rows per epoch; the baseline budget's when unset (12,000 on a CPU, all of them on a GPU)"))
     learning_rate: float = Field(default=1e-4, gt=0, lt=1)
     batch_size: int = Field(default=32, ge=1, le=4096)
     patience: int = Field(default=1, ge=1, description="epochs without validation improvement before stopping")
@@ -153,7 +154,7 @@ def distill(parent: Artifact, config: DistillConfig, ctx: StepContext) -> Artifa
     from green.compress.prune import PruneConfig, prune_model
     from green.models import load_tokenizer
     from green.runtime.pytorch import load_pretrained
-    from green.training import QUICK, TrainBudget, fit
+    from green.training import BUDGETS, CPU_DEFAULT, QUICK, TrainBudget, fit
     from green.training.distill import teacher_outputs
 
     task = ctx.task
@@ -171,7 +172,8 @@ def distill(parent: Artifact, config: DistillConfig, ctx: StepContext) -> Artifa
         prune_model(student, PruneConfig(heads=config.heads, ffn=config.ffn, importance="magnitude", recovery=None),
                     [feed], task)
 
-    budget = TrainBudget("distill", epochs=config.epochs, max_train_rows=config.train_rows,
+    base = BUDGETS.get((parent.lineage()[-1].params.get("budget") or {}).get("name", ""), CPU_DEFAULT)
+    budget = TrainBudget("distill", epochs=config.epochs, max_train_rows=config.train_rows or base.max_train_rows,
                          max_validation_rows=config.validation_rows, max_test_rows=None,
                          batch_size=config.batch_size, learning_rate=config.learning_rate,
                          max_steps=config.max_steps, patience=config.patience)

@@ -282,7 +282,7 @@ def recover(model, parent: Artifact, config: RecoveryConfig, ctx: StepContext, t
     from green.training import BUDGETS, CPU_DEFAULT, QUICK, fit
     from green.training.distill import DistillLoss, teacher_outputs
 
-    base = BUDGETS.get((parent.params.get("budget") or {}).get("name", ""), CPU_DEFAULT)
+    base = BUDGETS.get((parent.lineage()[-1].params.get("budget") or {}).get("name", ""), CPU_DEFAULT)
     if ctx.quick:
         base = QUICK
     budget = replace(base, name="recovery", epochs=config.epochs,
