@@ -60,12 +60,14 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--window-s", type=float, default=None, help="shortest window (default 2 s CPU, 3 s GPU)")
-    ap.add_argument("--repeats", type=int, default=None, help="windows (CPU: paired rounds) per phase (default 6 CPU, 5 GPU)")
+    ap.add_argument("--repeats", type=int, default=None,
+                    help="windows (CPU: paired rounds) per phase (default 6 CPU, 5 GPU)")
     ap.add_argument("--retries", type=int, default=2, help="CPU: contended rounds run again, per phase")
     ap.add_argument("--rows", type=int, default=1000, help="CPU: test rows the batches come from")
     ap.add_argument("--load-max-s", type=float, default=900.0, help="CPU: the load process stops itself after this")
     ap.add_argument("--idle-s", type=float, default=5.0)
-    ap.add_argument("--tag", default=None, help="word added to the result file's name (e.g. preliminary-shared-machine)")
+    ap.add_argument("--tag", default=None,
+                    help="word added to the result file's name (e.g. preliminary-shared-machine)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
 

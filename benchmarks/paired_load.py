@@ -55,7 +55,8 @@ def make_csv(path: Path, rows: int, seed: int = 0) -> Path:
 
 
 def green(*args: str) -> tuple[subprocess.CompletedProcess, float]:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=path)
     t0 = time.perf_counter()
     res = subprocess.run([sys.executable, "-m", "green.cli", *args], capture_output=True, text=True, env=env)
     if res.returncode != 0:
@@ -78,6 +79,7 @@ def summary(rec: dict, baseline: dict, seconds: float, warnings: list[str]) -> d
         "paired_energy_ratio": p["energy_ratio"],
         "paired_energy_ratio_range": p["energy_ratio_range"],
         "paired_energy_ratio_spread": p["energy_ratio_spread"],
+        "round_ratios": p["round_ratios"],
         "paired_throughput_ratio": p["throughput_ratio"],
         "paired_cpu_seconds_ratio": p["cpu_seconds_ratio"],
         "rounds": p["rounds"],
@@ -158,7 +160,8 @@ def main() -> None:
                        "as the machine is and while a second process keeps one core busy",
                "rows": args.rows, "train_seconds": train_s,
                "baseline": {"metrics": baseline["metrics"], "seq_per_s": baseline["throughput_per_s"],
-                            "latency_ms": baseline["latency_ms"], "mj_per_inference": baseline["energy_per_inference_j"] * 1e3,
+                            "latency_ms": baseline["latency_ms"],
+                            "mj_per_inference": baseline["energy_per_inference_j"] * 1e3,
                             "contended": baseline["contended"]},
                "phases": phases, "ratio_shift_under_load": shift, "targets": {"ratio_shift_max": 0.10},
                "checks": checks}

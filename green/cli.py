@@ -160,6 +160,8 @@ def evaluate(target, workdir, device, country, region) -> None:
               help="Batch size(s) to measure; repeatable. Default: 32 on CPU, 256 on GPU (grid: 1, 32[, 256]).")
 @click.option("--repeats", type=click.IntRange(min=1), default=None,
               help="Energy windows per cell that must agree within 5% (default 3 CPU, 5 GPU); more run until they do.")
+@click.option("--max-repeats", type=click.IntRange(min=1), default=None,
+              help="Stop after this many windows per cell even if they do not agree (default 8 CPU, 10 GPU).")
 @click.option("--min-window-s", type=click.FloatRange(min=0.1), default=None, help="Shortest energy window (default 2 s).")
 @click.option("--grid", is_flag=True, help="Measure a fixed batch x sequence-length grid instead of real lengths.")
 @click.option("--seq-len", "seq_lens", type=click.IntRange(min=2, max=512), multiple=True,
@@ -167,8 +169,8 @@ def evaluate(target, workdir, device, country, region) -> None:
 @click.option("--pair", "pair", default=None, is_flag=False, flag_value="baseline", metavar="[OTHER]",
               help="Alternate windows with OTHER (default: baseline) and record the ratios to it.")
 @machine_options
-def measure(target, batch_sizes, repeats, min_window_s, grid, seq_lens, pair, workdir, device, country,
-            region) -> None:
+def measure(target, batch_sizes, repeats, max_repeats, min_window_s, grid, seq_lens, pair, workdir, device,
+            country, region) -> None:
     """Re-measure TARGET: an artifact folder, 'baseline', a run id, or a recipe name (its newest run)."""
     from rich.table import Table
 
@@ -177,7 +179,7 @@ def measure(target, batch_sizes, repeats, min_window_s, grid, seq_lens, pair, wo
 
     wb = _workbench(workdir, device, country, region)
     rec = wb.measure(target, list(batch_sizes) or None, repeats, min_window_s,
-                     (list(seq_lens) or [32, 64, 128]) if grid else None, pair=pair)
+                     (list(seq_lens) or [32, 64, 128]) if grid else None, pair=pair, max_repeats=max_repeats)
     table = Table("batch", "seq len", "mJ/inference", "spread", "dynamic mJ", "seq/s", "CPU ms/inf", "Wh/M", "gCO2e/M",
                   "GFLOP/inf", "source", "flags",
                   title=f"{rec.recipe} on {rec.device.name} (idle {rec.energy['idle']['watts'] or 0:.1f} W)")

@@ -312,7 +312,7 @@ class Workbench:
 
     def measure(self, target: str, batch_sizes: list[int] | None = None, repeats: int | None = None,
                 min_window_s: float | None = None, grid_lengths: list[int] | None = None,
-                pair: str | None = None) -> Record:
+                pair: str | None = None, max_repeats: int | None = None) -> Record:
         """Re-measure an artifact's energy; adds a ``measurement`` record, replaces nothing.
 
         ``pair`` names a second artifact (``baseline``, a recipe, a run id or a folder):
@@ -327,6 +327,8 @@ class Workbench:
         settings = default_settings(device)
         if repeats:
             settings = replace(settings, repeats=repeats)
+        if max_repeats:
+            settings = replace(settings, max_repeats=max_repeats)
         if min_window_s:
             settings = replace(settings, min_window_s=min_window_s)
         batch_sizes = list(batch_sizes or ([1, 32, 256] if grid_lengths and device.startswith("cuda") else

@@ -201,7 +201,8 @@ def test_meters_lists_backends_with_reasons():
 def test_measure_adds_a_record_and_replaces_nothing(workdir):
     before = {p.name: p.read_bytes() for p in (workdir / "records").glob("*.json")}
     res = run_green("measure", "int8", "--workdir", str(workdir), "--grid", "--seq-len", "16", "--seq-len", "48",
-                    "--batch-size", "1", "--batch-size", "4", "--repeats", "2", "--min-window-s", "0.5")
+                    "--batch-size", "1", "--batch-size", "4", "--repeats", "2", "--max-repeats", "3",
+                    "--min-window-s", "0.5")
     assert res.returncode == 0, res.stderr[-2000:]
     after = {p.name: p.read_bytes() for p in (workdir / "records").glob("*.json")}
     assert all(after[name] == data for name, data in before.items())
@@ -209,7 +210,7 @@ def test_measure_adds_a_record_and_replaces_nothing(workdir):
     assert len(new) == 1 and new[0]["kind"] == "measurement" and new[0]["recipe"] == "int8"
     cells = new[0]["cells"]
     assert [(c["batch_size"], c["seq_len"]) for c in cells] == [(1, 16), (4, 16), (1, 48), (4, 48)]
-    assert all(c["per_inference_j"] > 0 and c["repeats"] >= 2 for c in cells)
+    assert all(c["per_inference_j"] > 0 and c["repeats"] in (2, 3) and len(c["windows"]) <= 3 + 2 for c in cells)
     assert all(sum(w["used"] for w in c["windows"]) == c["repeats"] for c in cells)
     # Longer sequences cost more arithmetic per inference.
     assert cells[2]["efficiency"]["flops_per_inference"] > cells[0]["efficiency"]["flops_per_inference"]

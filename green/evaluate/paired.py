@@ -196,7 +196,8 @@ def measure_paired(
 def warn_if_unsettled(paired: dict, what: str) -> None:
     """Tell the user (the CLI shows green's warnings) when a paired ratio is not settled."""
     if paired.get("contended"):
-        warnings.warn(f"{what}: {paired['contended_rounds']} of {paired['rounds']} rounds against {paired['reference']} "
+        warnings.warn(f"{what}: {paired['contended_rounds']} of {paired['rounds']} rounds against "
+                      f"{paired['reference']} "
                       "ran while other processes used the CPU, even after retries; the record marks them contended",
                       stacklevel=2)
     if paired.get("converged") is False:
