@@ -44,9 +44,10 @@ from _common import cpu_load, machine, save, torch_artifact  # noqa: E402
 from green.batching import encode, sorted_batches  # noqa: E402
 from green.evaluate.backends.base import BackendUnavailable, MeasurementError  # noqa: E402
 from green.evaluate.backends.discover import survey  # noqa: E402
-from green.evaluate.bench import BenchSettings, prepare_workload, spread  # noqa: E402
+from green.evaluate.bench import BenchSettings, prepare_workload  # noqa: E402
 from green.evaluate.energy import EnergyMeter  # noqa: E402
 from green.evaluate.paired import measure_paired  # noqa: E402
+from green.evaluate.repeats import spread  # noqa: E402
 from green.models import embedded_model_path, load_tokenizer  # noqa: E402
 from green.runtime import resolve_device, threads  # noqa: E402
 from green.runtime.pytorch import TorchRunner  # noqa: E402

@@ -17,14 +17,7 @@ import pytest
 
 from green.batching import Encoded
 from green.evaluate.backends.base import CounterBackend
-from green.evaluate.bench import (
-    BenchSettings,
-    measure_energy,
-    prepare_workload,
-    repeat_until_stable,
-    run_window,
-    spread,
-)
+from green.evaluate.bench import BenchSettings, measure_energy, prepare_workload, run_window
 from green.evaluate.contention import (
     OTHER_SHARE_MAX,
     CpuUsage,
@@ -37,6 +30,7 @@ from green.evaluate.contention import (
 )
 from green.evaluate.energy import EnergyMeter
 from green.evaluate.paired import measure_paired
+from green.evaluate.repeats import repeat_until_stable, spread
 from green.runtime.base import Runner
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

@@ -23,8 +23,8 @@ import random
 import statistics
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
-from typing import Callable, Generic, TypeVar
+from dataclasses import asdict, dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -38,6 +38,7 @@ from green.evaluate.contention import (
     tail_ratio,
 )
 from green.evaluate.energy import EnergyMeter, Measurement
+from green.evaluate.repeats import WindowProgress, repeat_until_stable, spread
 from green.runtime import threads
 from green.runtime.base import Runner
 
@@ -245,70 +246,6 @@ def run_window(meter: EnergyMeter, name: str, workload: Workload, min_s: float,
     return Window(workload.name, w, sequences, seconds, batch_tokens, tail, contention_reasons(w.cpu_usage, tail))
 
 
-# -- repeating until stable ---------------------------------------------------------------------
-U = TypeVar("U")
-
-
-def spread(values: list[float | None]) -> float | None:
-    """(max - min) / median; None with fewer than two values, or any missing: unknown, not zero."""
-    if len(values) < 2 or any(v is None for v in values):
-        return None
-    med = statistics.median(values)  # type: ignore[type-var]
-    return (max(values) - min(values)) / med if med else None  # type: ignore[type-var, operator]
-
-
-@dataclass
-class Series(Generic[U]):
-    """Units (windows, or paired rounds) run for one measurement, and which ones the figures use."""
-
-    units: list[U] = field(default_factory=list)
-    used: list[U] = field(default_factory=list)
-    converged: bool | None = None
-    retries: int = 0
-    spread: float | None = None
-
-
-def repeat_until_stable(run_unit: Callable[[int], U], value: Callable[[U], float | None], settings: BenchSettings,
-                        on_more: Callable[[int], None] | None = None) -> Series[U]:
-    """Run units until the last ``repeats`` agree within the target, or ``max_repeats`` were used.
-
-    A contended unit is marked ``retried`` and run again while retries remain. Converged:
-    the figures come from the agreeing units. Not converged: from every unit kept. A
-    single repeat has no spread: ``converged`` and ``spread`` are None (unknown).
-    """
-    s: Series[U] = Series()
-    kept: list[U] = []
-    need = max(1, settings.repeats)
-    cap = max(need, settings.max_repeats)
-    while True:
-        unit = run_unit(len(s.units))
-        s.units.append(unit)
-        if getattr(unit, "contended") and s.retries < settings.max_retries:
-            unit.retried = True  # type: ignore[attr-defined]
-            s.retries += 1
-            if on_more:
-                on_more(len(s.units))
-            continue
-        kept.append(unit)
-        if need == 1:
-            s.used = kept
-            break
-        if len(kept) >= need:
-            last = spread([value(u) for u in kept[-need:]])
-            if last is not None and last <= settings.spread_target:
-                s.used, s.converged = kept[-need:], True
-                break
-        if len(kept) >= cap:
-            s.used, s.converged = kept, False
-            break
-        if on_more and len(kept) >= need:
-            on_more(len(s.units))
-    for u in s.used:
-        u.used = True  # type: ignore[attr-defined]
-    s.spread = spread([value(u) for u in s.used])
-    return s
-
-
 # -- unpaired energy ------------------------------------------------------------------------------
 def energy_summary(windows: list[Window], used: list[Window], converged: bool | None, retries: int,
                    meter: EnergyMeter, settings: BenchSettings, idle: Measurement | None, min_s: float,
@@ -388,15 +325,13 @@ def measure_energy(
     min_s = max(settings.min_window_s, meter.min_window_s)
     plan_passes([workload], min_s)
     with progress_bar() as bar:
-        task = bar.add_task(f"{label}: energy windows (s)", total=round(settings.repeats * min_s))
-
-        def more(n_units: int) -> None:
-            bar.update(task, total=round((n_units + 1) * min_s))
+        progress = WindowProgress(bar, f"{label}: energy windows (s)", min_s, settings.repeats)
 
         def one(i: int) -> Window:
-            return run_window(meter, f"bench-b{settings.batch_size}-{i}", workload, min_s,
-                              lambda dt: bar.update(task, advance=dt))
+            w = run_window(meter, f"bench-b{settings.batch_size}-{i}", workload, min_s, progress.advance)
+            progress.unit_done()
+            return w
 
-        series = repeat_until_stable(one, lambda w: w.per_inference_j, settings, more)
+        series = repeat_until_stable(one, lambda w: w.per_inference_j, settings, progress.more)
     return energy_summary(series.units, series.used, series.converged, series.retries, meter, settings, idle,
                           min_s, workload)

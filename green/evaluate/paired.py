@@ -23,17 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from green.batching import Encoded
-from green.evaluate.bench import (
-    BenchSettings,
-    Window,
-    Workload,
-    energy_summary,
-    plan_passes,
-    prepare_workload,
-    repeat_until_stable,
-    run_window,
-    spread,
-)
+from green.evaluate.bench import BenchSettings, Window, Workload, energy_summary, plan_passes, prepare_workload, run_window
+from green.evaluate.repeats import WindowProgress, repeat_until_stable, spread
 from green.evaluate.energy import EnergyMeter, Measurement
 
 #: How the rounds were ordered, for the record.
@@ -136,22 +127,17 @@ def measure_paired(
     min_s = max(settings.min_window_s, meter.min_window_s)
     plan_passes([target, reference], min_s)
     with progress_bar() as bar:
-        task = bar.add_task(f"{target.name} vs {reference.name}: energy windows (s)",
-                            total=round(2 * settings.repeats * min_s))
-
-        def advance(dt: float) -> None:
-            bar.update(task, advance=dt)
-
-        def more(n_units: int) -> None:
-            bar.update(task, total=round(2 * (n_units + 1) * min_s))
+        progress = WindowProgress(bar, f"{target.name} vs {reference.name}: energy windows (s)", 2 * min_s,
+                                  settings.repeats)
 
         def one(i: int) -> Round:
             first, second = (target, reference) if i % 2 == 0 else (reference, target)
-            a = run_window(meter, f"pair-{i}-{first.name}", first, min_s, advance)
-            b = run_window(meter, f"pair-{i}-{second.name}", second, min_s, advance)
+            a = run_window(meter, f"pair-{i}-{first.name}", first, min_s, progress.advance)
+            b = run_window(meter, f"pair-{i}-{second.name}", second, min_s, progress.advance)
+            progress.unit_done()
             return Round(i, a if first is target else b, b if first is target else a)
 
-        series = repeat_until_stable(one, lambda r: r.energy_ratio, settings, more)
+        series = repeat_until_stable(one, lambda r: r.energy_ratio, settings, progress.more)
 
     for r in series.units:  # a round's verdict is its windows' verdict
         for w in (r.target, r.reference):
