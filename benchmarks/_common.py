@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 import logging
 
@@ -24,6 +28,23 @@ def machine(device: str) -> dict:
 
     return {"device": device, "device_name": device_name(device), "cpu_count": os.cpu_count(),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "versions": package_versions()}
+
+
+@contextlib.contextmanager
+def cpu_load(cores: int = 1, max_s: float = 900.0) -> Iterator[list[subprocess.Popen]]:
+    """Keep ``cores`` cores busy with other processes (busy loops) for at most ``max_s`` seconds.
+
+    Each loop stops by itself after ``max_s`` and is killed when the block exits, however it exits.
+    """
+    code = f"import time\nend = time.monotonic() + {max_s}\nwhile time.monotonic() < end:\n    pass\n"
+    procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(cores)]
+    try:
+        yield procs
+    finally:
+        for p in procs:
+            p.kill()
+        for p in procs:
+            p.wait()
 
 
 def save(name: str, device: str, payload: dict, out_dir: Path | None = None) -> Path:

@@ -115,7 +115,7 @@ def main() -> None:
             results[name]["cells"][str(b)] = e
             mj = e["per_inference_j"] * 1e3 if e["per_inference_j"] else float("nan")
             print(f"{name:18s} b={b:4d}: {mj:8.3f} mJ/seq  {e['throughput_per_s']:9.0f} seq/s  "
-                  f"spread {e['spread'] or 0:.1%}  ({e['source']})")
+                  f"spread {'n/a' if e['spread'] is None else format(e['spread'], '.1%')}  ({e['source']})")
         del runner
 
     ratios = {}

@@ -159,13 +159,19 @@ def evaluate(target, workdir, device, country, region) -> None:
 @click.argument("target")
 @click.option("--batch-size", "batch_sizes", type=click.IntRange(min=1), multiple=True,
               help="Batch size(s) to measure; repeatable. Default: 32 on CPU, 256 on GPU (grid: 1, 32[, 256]).")
-@click.option("--repeats", type=click.IntRange(min=1), default=None, help="Energy windows per cell (default 3 CPU, 5 GPU).")
+@click.option("--repeats", type=click.IntRange(min=1), default=None,
+              help="Energy windows per cell that must agree within 5% (default 3 CPU, 5 GPU); more run until they do.")
+@click.option("--max-repeats", type=click.IntRange(min=1), default=None,
+              help="Stop after this many windows per cell even if they do not agree (default 8 CPU, 10 GPU).")
 @click.option("--min-window-s", type=click.FloatRange(min=0.1), default=None, help="Shortest energy window (default 2 s).")
 @click.option("--grid", is_flag=True, help="Measure a fixed batch x sequence-length grid instead of real lengths.")
 @click.option("--seq-len", "seq_lens", type=click.IntRange(min=2, max=512), multiple=True,
               help="Sequence lengths for --grid; repeatable (default 32, 64, 128).")
+@click.option("--pair", "pair", default=None, is_flag=False, flag_value="baseline", metavar="[OTHER]",
+              help="Alternate windows with OTHER (default: baseline) and record the ratios to it.")
 @machine_options
-def measure(target, batch_sizes, repeats, min_window_s, grid, seq_lens, workdir, device, country, region) -> None:
+def measure(target, batch_sizes, repeats, max_repeats, min_window_s, grid, seq_lens, pair, workdir, device,
+            country, region) -> None:
     """Re-measure TARGET: an artifact folder, 'baseline', a run id, or a recipe name (its newest run)."""
     from rich.table import Table
 
@@ -177,8 +183,8 @@ def measure(target, batch_sizes, repeats, min_window_s, grid, seq_lens, workdir,
                          "add --grid to measure a batch x sequence-length grid, or drop --seq-len")
     wb = _workbench(workdir, device, country, region)
     rec = wb.measure(target, list(batch_sizes) or None, repeats, min_window_s,
-                     (list(seq_lens) or [32, 64, 128]) if grid else None)
-    table = Table("batch", "seq len", "mJ/inference", "spread", "dynamic mJ", "seq/s", "Wh/M", "gCO2e/M",
+                     (list(seq_lens) or [32, 64, 128]) if grid else None, pair=pair, max_repeats=max_repeats)
+    table = Table("batch", "seq len", "mJ/inference", "spread", "dynamic mJ", "seq/s", "CPU ms/inf", "Wh/M", "gCO2e/M",
                   "GFLOP/inf", "source", "flags",
                   title=f"{rec.recipe} on {rec.device.name} (idle {rec.energy['idle']['watts'] or 0:.1f} W)")
     for c in rec.cells or []:
@@ -186,10 +192,22 @@ def measure(target, batch_sizes, repeats, min_window_s, grid, seq_lens, workdir,
         table.add_row(str(c["batch_size"]), str(c["seq_len"]),
                       ("~" if c["estimate"] else "") + f(c["per_inference_j"] and c["per_inference_j"] * 1e3, ".3g"),
                       f(c["spread"], ".1%"), f(c["dynamic_per_inference_j"] and c["dynamic_per_inference_j"] * 1e3, ".3g"),
-                      f(c["throughput_per_s"], ".0f"), f(c["wh_per_million"], ".3g"), f(c["gco2e_per_million"], ".3g"),
+                      f(c["throughput_per_s"], ".0f"),
+                      f(c.get("cpu_s_per_inference") and c["cpu_s_per_inference"] * 1e3, ".3g"),
+                      f(c["wh_per_million"], ".3g"), f(c["gco2e_per_million"], ".3g"),
                       f(eff.get("flops_per_inference") and eff["flops_per_inference"] / 1e9, ".3g"),
                       c["source"], "; ".join(c["flags"]) or "-")
     stdout.print(table)
+    for c in rec.cells or []:
+        p = c.get("paired")
+        if p:
+            lo, hi = p["energy_ratio_range"] or (None, None)
+            click.echo(f"batch {c['batch_size']}, length {c['seq_len']}: {rec.recipe} vs {p['reference']} over "
+                       f"{p['rounds']} alternating rounds: energy {f(p['energy_ratio'], '.3f')}x "
+                       f"[{f(lo, '.3f')}-{f(hi, '.3f')}], throughput {f(p['throughput_ratio'], '.2f')}x, "
+                       f"CPU-s {f(p['cpu_seconds_ratio'], '.3f')}x; "
+                       f"{'settled' if p['converged'] else 'not settled' if p['converged'] is False else 'one round'}"
+                       f"{', contended' if p['contended'] else ''}")
     click.echo(f"record: {rec.file}")
 
 
@@ -239,6 +257,9 @@ def meters() -> None:
 
 
 def main() -> None:
+    from green.runtime.threads import sleep_when_idle_by_default
+
+    sleep_when_idle_by_default()  # before PyTorch loads: its OpenMP reads this once
     _setup_output()
     try:
         cli.main(standalone_mode=False)

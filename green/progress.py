@@ -41,16 +41,21 @@ class _LogProgress:
                                          "started": time.perf_counter(), "reported": 0}
         return len(self._tasks) - 1
 
-    def update(self, task_id: int, advance: int = 0, description: str | None = None) -> None:
+    def update(self, task_id: int, advance: float = 0, description: str | None = None,
+               total: float | None = None) -> None:
         t = self._tasks[task_id]
         t["done"] += advance
         if description:
             t["description"] = description
+        if total is not None:
+            t["total"] = total
         tenth = int(10 * t["done"] / max(1, t["total"]))
         if tenth > t["reported"]:
             t["reported"] = tenth
-            log.info("%s: %d/%d (%d%%), %.0f s", t["description"], t["done"], t["total"],
-                     100 * t["done"] // max(1, t["total"]), time.perf_counter() - t["started"])
+            elapsed = time.perf_counter() - t["started"]
+            eta = elapsed * max(0.0, t["total"] - t["done"]) / t["done"] if t["done"] else 0.0
+            log.info("%s: %d/%d (%d%%), %.0f s, about %.0f s left", t["description"], t["done"], t["total"],
+                     int(100 * t["done"] // max(1, t["total"])), elapsed, eta)
 
 
 def progress_bar():

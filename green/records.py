@@ -55,6 +55,74 @@ class TaskInfo(BaseModel):
     test_rows_evaluated: int | None = None
 
 
+class Stability(BaseModel):
+    """How the energy windows went: agreement, contention, retries (see ``green.evaluate.bench``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    #: Windows the figures come from, and every window run (retried and discarded ones too).
+    windows: int
+    windows_run: int
+    #: (max - min) / median of energy per inference over the windows used; None below two windows.
+    spread: float | None = None
+    spread_target: float
+    #: True: the last ``repeats`` windows (paired: rounds) agreed within the target; False: the
+    #: measurement stopped at its maximum; None: a single window, nothing to agree.
+    converged: bool | None = None
+    #: What had to agree: "energy per inference", or "paired energy ratio".
+    converged_on: str | None = None
+    #: Some window kept for the figures ran while other processes used the CPU (after retries).
+    contended: bool = False
+    contended_windows: int = 0
+    retries: int = 0
+    #: Why the windows kept although contended counted as contended (the first five).
+    contention: list[str] = Field(default_factory=list)
+
+
+class Paired(BaseModel):
+    """This artifact and a reference measured in alternating windows of one session (``green.evaluate.paired``).
+
+    Ratios are this artifact over the reference; each is the median of per-round ratios.
+    The report's "vs baseline" and payback use these when present.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    #: The reference's recipe name (``baseline``, or what ``green measure --pair`` named) and folder.
+    reference: str
+    reference_artifact: str | None = None
+    order: str | None = None
+    #: Rounds the figures come from, and every round run.
+    rounds: int
+    rounds_run: int | None = None
+    per_inference_j: float | None = None
+    reference_per_inference_j: float | None = None
+    energy_ratio: float | None = None
+    #: [min, max] of the per-round energy ratios used.
+    energy_ratio_range: list[float] | None = None
+    energy_ratio_spread: float | None = None
+    round_ratios: list[float | None] = Field(default_factory=list)
+    #: Median over rounds of (reference - this) joules per inference: what payback divides by.
+    saved_per_inference_j: float | None = None
+    throughput_per_s: float | None = None
+    reference_throughput_per_s: float | None = None
+    throughput_ratio: float | None = None
+    cpu_s_per_inference: float | None = None
+    reference_cpu_s_per_inference: float | None = None
+    cpu_seconds_ratio: float | None = None
+    cpu_seconds_ratio_spread: float | None = None
+    converged: bool | None = None
+    spread_target: float | None = None
+    retries: int = 0
+    #: Rounds kept although one of their windows was still contended after retries.
+    contended_rounds: int = 0
+    contended: bool = False
+    source: str | None = None
+    estimate: bool = False
+    attribution: str | None = None
+    reference_windows: list[dict] = Field(default_factory=list)
+
+
 class Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -81,6 +149,16 @@ class Record(BaseModel):
     energy_source: str
     energy_estimate: bool = False
     energy_scope: str | None = None
+    #: What the energy figure is charged to: ``process-cpu-time`` (an estimate charged to the
+    #: measuring process's CPU time), ``machine`` or ``device`` (see ``green.evaluate.energy``).
+    energy_attribution: str | None = None
+    #: CPU time (all threads of the measuring process) per inference, beside wall-clock figures.
+    cpu_s_per_inference: float | None = None
+    #: True when a figure of this record (energy windows, paired rounds, latency) ran while
+    #: other processes used the CPU, even after retries.
+    contended: bool = False
+    stability: Stability | None = None
+    paired: Paired | None = None
     placement: dict | None = None
     efficiency: dict | None = None
     energy: dict = Field(default_factory=dict)
@@ -134,11 +212,13 @@ def build_record(
     cells: list[dict] | None = None,
     baseline_run_energy_j: float | None = None,
     notes: list[str] | None = None,
+    paired: dict | None = None,
 ) -> Record:
     """Assemble and validate a record. ``energy`` is the benchmark's result at the throughput batch.
 
     ``recipe`` is the recipe as a dict with ``name`` (and ``origin``/``digest`` when read
-    from a file); ``run_steps`` the measured windows of the steps that made the artifact.
+    from a file); ``run_steps`` the measured windows of the steps that made the artifact;
+    ``paired`` the block of :func:`green.evaluate.paired.measure_paired`, when there was one.
     """
     from green.carbon import J_PER_KWH, grams_co2e
 
@@ -147,6 +227,7 @@ def build_record(
     # The run's energy is known only when every step that made the artifact was measured.
     run_total = sum(run_j) if steps and all(j is not None for j in run_j) else None
     per_inf = energy.get("per_inference_j")
+    contended = bool(energy.get("contended") or (paired or {}).get("contended") or (latency or {}).get("contended"))
     return Record(
         kind=kind,
         id=new_record_id(recipe["name"] if kind == "evaluation" else f"measure-{recipe['name']}"),
@@ -169,6 +250,11 @@ def build_record(
         energy_source=energy.get("source") or "none",
         energy_estimate=bool(energy.get("estimate")),
         energy_scope=("gpu" if device["kind"] == "cuda" else "cpu+ram" if energy.get("estimate") else "cpu"),
+        energy_attribution=energy.get("attribution"),
+        cpu_s_per_inference=energy.get("cpu_s_per_inference"),
+        contended=contended,
+        stability=_stability(energy),
+        paired=Paired(**paired) if paired else None,
         placement=placement,
         efficiency=efficiency,
         energy={
@@ -192,6 +278,18 @@ def build_record(
         notes=list(notes or []),
         versions=versions,
     )
+
+
+def _stability(energy: dict) -> Stability | None:
+    if "windows_run" not in energy:  # an energy block from before windows were judged
+        return None
+    # One line per window kept although contended, the first few: enough to say why.
+    reasons = ["; ".join(w["contention"]) for w in energy.get("windows", []) if w.get("used") and w.get("contention")]
+    return Stability(windows=energy["repeats"], windows_run=energy["windows_run"], spread=energy.get("spread"),
+                     spread_target=energy["spread_target"], converged=energy.get("converged"),
+                     converged_on=energy.get("converged_on"), contended=bool(energy.get("contended")),
+                     contended_windows=energy.get("contended_windows", 0), retries=energy.get("retries", 0),
+                     contention=reasons[:5])
 
 
 def write_record(records_dir: Path, record: Record) -> Path:

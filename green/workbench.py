@@ -20,6 +20,7 @@ from green.artifacts import Artifact, atomic_write_json, copy_support_files, sup
 from green.errors import GreenError
 from green.evaluate.bench import default_settings
 from green.evaluate.energy import EnergyMeter
+from green.evaluate.paired import Reference
 from green.records import Record, load_records, new_record_id, write_record
 from green.runtime import resolve_device
 from green.tasks import DEFAULT_TASK, DataSpec, Task, TaskData, get_task
@@ -45,6 +46,7 @@ class Workbench:
         self.country = country
         self.region = region
         self._meters: dict[str, EnergyMeter] = {}
+        self._references: dict[str, Reference] = {}
         self._data: TaskData | None = None
 
     # -- layout --------------------------------------------------------------------------
@@ -76,6 +78,12 @@ class Workbench:
         if kind not in self._meters:
             self._meters[kind] = EnergyMeter.for_device(device, self.country, self.region, crosscheck=True)
         return self._meters[kind]
+
+    def baseline_reference(self, device: str) -> Reference:
+        """The baseline, opened once per device: recipes are measured in rounds alternating with it."""
+        if device not in self._references:
+            self._references[device] = Reference(BASELINE, Artifact.load(self.baseline_dir), device)
+        return self._references[device]
 
     # -- train ---------------------------------------------------------------------------
     def train(self, model: str | None = None, data: str = EMBEDDED, columns: dict[str, str | None] | None = None,
@@ -177,7 +185,7 @@ class Workbench:
                 parent = artifact
             atomic_write_json(run_dir / "recipe.json", spec.to_dict() | {"origin": spec.origin, "digest": spec.digest})
             return self._evaluate(parent, spec.to_dict() | {"origin": spec.origin, "digest": spec.digest}, device,
-                                  quick, steps_energy, intended)
+                                  quick, steps_energy, intended, reference=self.baseline_reference(device))
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
@@ -248,7 +256,7 @@ class Workbench:
 
     # -- evaluation ----------------------------------------------------------------------
     def _evaluate(self, artifact: Artifact, recipe: dict, device: str, quick: bool, run_energy: list[dict],
-                  intended: str | None = None) -> Record:
+                  intended: str | None = None, reference: Reference | None = None) -> Record:
         from green.evaluate.evaluation import evaluate_artifact
 
         spec = self._task_spec()
@@ -259,6 +267,7 @@ class Workbench:
             max_test_rows=spec.get("max_test_rows"), intended_device=intended, run_energy=run_energy,
             country=self.country, region=self.region,
             baseline_run_energy_j=Artifact.load(self.baseline_dir).energy.get("joules"),
+            reference=reference,
         )
         write_record(self.records_dir, record)
         return record
@@ -293,7 +302,8 @@ class Workbench:
         want = (recipe.get("evaluate") or {}).get("device", "any")
         device = "cpu" if want == "cpu" else resolve_device(self.device_option)
         steps = [dict(a.energy, step=a.step) for a in reversed(artifact.lineage()) if a.step != "train"]
-        return self._evaluate(artifact, recipe, device, False, steps, want if want != "any" else None)
+        return self._evaluate(artifact, recipe, device, False, steps, want if want != "any" else None,
+                              reference=self.baseline_reference(device))
 
     def _recipe_of(self, artifact_dir: Path) -> dict:
         """The recipe that made an artifact: its run's recipe.json, or the baseline."""
@@ -302,8 +312,13 @@ class Workbench:
         return _run_recipe(artifact_dir.parent) or {"name": artifact_dir.name}
 
     def measure(self, target: str, batch_sizes: list[int] | None = None, repeats: int | None = None,
-                min_window_s: float | None = None, grid_lengths: list[int] | None = None) -> Record:
-        """Re-measure an artifact's energy; adds a ``measurement`` record, replaces nothing."""
+                min_window_s: float | None = None, grid_lengths: list[int] | None = None,
+                pair: str | None = None, max_repeats: int | None = None) -> Record:
+        """Re-measure an artifact's energy; adds a ``measurement`` record, replaces nothing.
+
+        ``pair`` names a second artifact (``baseline``, a recipe, a run id or a folder):
+        the two are measured in alternating windows and the record carries their ratios.
+        """
         from dataclasses import replace
 
         from green.evaluate.measure import measure_artifact
@@ -313,6 +328,8 @@ class Workbench:
         settings = default_settings(device)
         if repeats:
             settings = replace(settings, repeats=repeats)
+        if max_repeats:
+            settings = replace(settings, max_repeats=max_repeats)
         if min_window_s:
             settings = replace(settings, min_window_s=min_window_s)
         batch_sizes = list(batch_sizes or ([1, 32, 256] if grid_lengths and device.startswith("cuda") else
@@ -322,8 +339,12 @@ class Workbench:
         else:  # an artifact folder outside any workdir: its task's embedded default data
             task = get_task(artifact.task)
             data = task.load_data(DataSpec(EMBEDDED))
+        reference = None
+        if pair:
+            other, other_recipe = self.resolve_artifact(pair)
+            reference = Reference(other_recipe["name"], other, device)
         record = measure_artifact(artifact, recipe, task, data, device, self.meter(device), settings, batch_sizes,
-                                  grid_lengths, self.country, self.region)
+                                  grid_lengths, self.country, self.region, reference=reference)
         write_record(self.records_dir, record)
         return record
 

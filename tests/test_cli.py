@@ -39,6 +39,9 @@ def test_report_files_and_keys(workdir):
         assert e["run_energy_j"] > 0
         # No RAPL or NVML on CI: the figure must say it is an estimate.
         assert e["energy_estimate"] == (e["energy_source"] == "codecarbon-estimate")
+        # Recipes are compared with the baseline side by side, not record against record.
+        if e["recipe"] != "baseline":
+            assert e["ratio_basis"] == "paired" and e["energy_vs_baseline"] == e["paired"]["energy_ratio"]
     assert "| int8" in (report / "results.md").read_text()
 
 
@@ -88,8 +91,25 @@ def test_records_carry_lineage_versions_and_energy_windows(workdir):
     assert int8["versions"]["torch"] and int8["versions"]["onnxruntime-gpu"]
     assert "dynamic padding" in int8["sequence_length_policy"]
     energy = int8["energy"]
-    assert len(energy["windows"]) == energy["repeats"] == 3
-    assert all(w["seconds"] >= 2.0 and w["sequences"] > 0 for w in energy["windows"])
+    used = [w for w in energy["windows"] if w["used"]]
+    assert len(used) == energy["repeats"] == int8["stability"]["windows"] and energy["repeats"] >= 3
+    assert len(energy["windows"]) == int8["stability"]["windows_run"] <= 5 + 1  # quick: max 5, one retry
+    assert int8["stability"]["converged"] in (True, False) and int8["stability"]["spread_target"] == 0.05
+    assert all(w["seconds"] >= energy["min_window_s"] and w["sequences"] > 0 for w in energy["windows"])
+    # Each window knows this process's CPU time and what the rest of the machine used.
+    assert all(w["cpu_s"] > 0 and w["other_cpu_s"] is not None for w in energy["windows"])
+    assert int8["cpu_s_per_inference"] > 0 and int8["energy_attribution"] == "process-cpu-time"
+    assert int8["contended"] == (int8["stability"]["contended"] or int8["paired"]["contended"]
+                                 or int8["latency_ms"]["contended"])
+    # Measured in rounds alternating with the baseline; the absolute figures stay beside the ratio.
+    paired = int8["paired"]
+    assert paired["reference"] == "baseline" and paired["rounds"] == energy["repeats"]
+    assert paired["per_inference_j"] == pytest.approx(int8["energy_per_inference_j"])
+    assert paired["energy_ratio"] > 0 and paired["reference_per_inference_j"] > 0
+    lo, hi = paired["energy_ratio_range"]
+    assert lo <= paired["energy_ratio"] <= hi
+    assert len(paired["reference_windows"]) == len(energy["windows"])
+    assert Path(paired["reference_artifact"]).name == "baseline"
     assert energy["idle"]["source"] == int8["energy_source"]
     assert energy["gco2e_per_million"] > 0 and energy["wh_per_million"] > 0
     onnx_dir = Path(int8["artifact"])
@@ -206,7 +226,8 @@ def test_meters_lists_backends_with_reasons():
 def test_measure_adds_a_record_and_replaces_nothing(workdir):
     before = {p.name: p.read_bytes() for p in (workdir / "records").glob("*.json")}
     res = run_green("measure", "int8", "--workdir", str(workdir), "--grid", "--seq-len", "16", "--seq-len", "48",
-                    "--batch-size", "1", "--batch-size", "4", "--repeats", "2", "--min-window-s", "0.5")
+                    "--batch-size", "1", "--batch-size", "4", "--repeats", "2", "--max-repeats", "3",
+                    "--min-window-s", "0.5")
     assert res.returncode == 0, res.stderr[-2000:]
     after = {p.name: p.read_bytes() for p in (workdir / "records").glob("*.json")}
     assert all(after[name] == data for name, data in before.items())
@@ -214,7 +235,8 @@ def test_measure_adds_a_record_and_replaces_nothing(workdir):
     assert len(new) == 1 and new[0]["kind"] == "measurement" and new[0]["recipe"] == "int8"
     cells = new[0]["cells"]
     assert [(c["batch_size"], c["seq_len"]) for c in cells] == [(1, 16), (4, 16), (1, 48), (4, 48)]
-    assert all(c["per_inference_j"] > 0 and len(c["windows"]) == 2 for c in cells)
+    assert all(c["per_inference_j"] > 0 and c["repeats"] in (2, 3) and len(c["windows"]) <= 3 + 2 for c in cells)
+    assert all(sum(w["used"] for w in c["windows"]) == c["repeats"] for c in cells)
     # Longer sequences cost more arithmetic per inference.
     assert cells[2]["efficiency"]["flops_per_inference"] > cells[0]["efficiency"]["flops_per_inference"]
     assert "GFLOP/inf" in res.stdout
@@ -225,6 +247,18 @@ def test_measure_adds_a_record_and_replaces_nothing(workdir):
     assert {"baseline", "fp32-onnx", "int8", "int8-static"} <= {e["recipe"] for e in entries}
 
 
+def test_measure_pairs_with_the_baseline_and_one_repeat_has_no_spread(workdir):
+    res = run_green("measure", "int8", "--pair", "--repeats", "1", "--min-window-s", "0.2",
+                    "--workdir", str(workdir))
+    assert res.returncode == 0, res.stderr[-2000:]
+    rec = json.loads(Path(res.stdout.strip().splitlines()[-1].split("record: ")[1]).read_text())
+    assert rec["paired"]["reference"] == "baseline" and rec["paired"]["rounds"] == 1
+    assert rec["energy"]["spread"] is None and rec["paired"]["energy_ratio_spread"] is None
+    assert rec["stability"]["converged"] is None
+    assert "n/a" in res.stdout and "0.0%" not in res.stdout
+    assert "int8 vs baseline over 1 alternating rounds" in res.stdout
+
+
 def test_evaluate_again_adds_an_evaluation_record(workdir):
     before = set((workdir / "records").glob("*.json"))
     res = run_green("evaluate", "int8", "--workdir", str(workdir))
@@ -233,6 +267,7 @@ def test_evaluate_again_adds_an_evaluation_record(workdir):
     rec = json.loads(new.read_text())
     assert rec["kind"] == "evaluation" and rec["recipe"] == "int8"
     assert [s["step"] for s in rec["run_steps"]] == ["export", "quantize"]
+    assert rec["paired"]["reference"] == "baseline"
 
 
 def test_measure_unknown_target_lists_choices(workdir):

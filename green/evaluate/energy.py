@@ -13,6 +13,13 @@ past what can be corrected, stalls, goes backwards, disappears, loses permission
 the window falls back to the meter's fallback backend, which ran alongside, and says
 so in ``source`` and ``flags``. With no valid fallback ``joules`` is ``None``: green
 never reports a made-up figure.
+
+Every window also records the CPU time this process used (``cpu_s``, all threads) and
+the CPU time every other process used meanwhile (``other_cpu_s``, from /proc/stat), so
+a figure taken while something else ran on the machine can be told apart.
+``attribution`` says what the joules cover: ``process-cpu-time`` (an estimate charged to
+this process's CPU time), ``machine`` (a whole-machine counter or estimate) or
+``device`` (a GPU's own counter).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from green.evaluate.backends.base import EnergyBackend, MeasurementError
+from green.evaluate.contention import CpuSnapshot, CpuUsage, cpu_snapshot, cpu_usage, machine_cpus
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +54,20 @@ class Measurement:
     crosscheck_j: float | None = None
     crosscheck_source: str | None = None
     emissions_kg: float | None = None
+    #: What the joules are charged to (see the module docstring).
+    attribution: str | None = None
+    #: CPU time of this process (all threads) during the window.
+    cpu_s: float | None = None
+    #: CPU time every other process used during the window; None where /proc/stat is absent.
+    other_cpu_s: float | None = None
+    #: CPUs this process may run on: the capacity ``other_cpu_s`` is a share of.
+    cpus: int | None = None
+
+    @property
+    def cpu_usage(self) -> CpuUsage | None:
+        if self.cpu_s is None:
+            return None
+        return CpuUsage(self.seconds, self.cpu_s, self.other_cpu_s, self.cpus or machine_cpus())
 
     @property
     def watts(self) -> float | None:
@@ -70,6 +92,10 @@ class Measurement:
             "crosscheck_j": self.crosscheck_j,
             "crosscheck_source": self.crosscheck_source,
             "emissions_kg": self.emissions_kg,
+            "attribution": self.attribution,
+            "cpu_s": self.cpu_s,
+            "other_cpu_s": self.other_cpu_s,
+            "cpus": self.cpus,
         }
 
 
@@ -80,6 +106,7 @@ class _Open:
     fallback_token: object | None
     crosscheck_token: object | None
     errors: dict[str, str] = field(default_factory=dict)
+    cpu: CpuSnapshot | None = None
 
 
 class EnergyMeter:
@@ -109,6 +136,7 @@ class EnergyMeter:
         self._sync = sync or (lambda: None)
         self._clock = clock
         self._open: dict[str, _Open] = {}
+        self._cpus = machine_cpus()
 
     # -- description -------------------------------------------------------------------
     @property
@@ -118,6 +146,10 @@ class EnergyMeter:
     @property
     def estimate(self) -> bool:
         return any(b.estimate for b in self.primary)
+
+    @property
+    def attribution(self) -> str:
+        return "+".join(sorted({b.attribution for b in self.primary}))
 
     @property
     def update_period_s(self) -> float:
@@ -133,6 +165,7 @@ class EnergyMeter:
             "source": self.source,
             "estimate": self.estimate,
             "update_period_s": self.update_period_s,
+            "attribution": self.attribution,
             "domains": [d for b in self.primary for d in b.domains()],
             "fallback": self.fallback.source if self.fallback else None,
             "crosscheck": self.crosscheck.source if self.crosscheck else None,
@@ -154,7 +187,8 @@ class EnergyMeter:
         # A crosscheck that is also the fallback runs once and serves both.
         shared = self.crosscheck is self.fallback
         crosscheck_token = None if shared else self._begin_quietly(self.crosscheck)
-        self._open[name] = _Open(self._clock(), tokens, fallback_token, crosscheck_token, errors)
+        # CPU time is read innermost, so starting a tracker is not charged to the window.
+        self._open[name] = _Open(self._clock(), tokens, fallback_token, crosscheck_token, errors, cpu_snapshot())
 
     def end_window(self, name: str) -> Measurement:
         if name not in self._open:
@@ -163,6 +197,9 @@ class EnergyMeter:
         ended = self._clock()
         state = self._open.pop(name)
         m = Measurement(name=name, seconds=ended - state.started)
+        if state.cpu is not None:
+            usage = cpu_usage(state.cpu, cpu_snapshot(), self._cpus)
+            m.cpu_s, m.other_cpu_s, m.cpus = usage.process_s, usage.other_s, usage.cpus
 
         per_domain: dict[str, float] = {}
         errors = dict(state.errors)
@@ -189,6 +226,7 @@ class EnergyMeter:
             m.per_domain_j = per_domain
             m.source = self.source
             m.estimate = self.estimate
+            m.attribution = self.attribution
         else:
             reason = "; ".join(f"{src}: {msg}" for src, msg in errors.items())
             if fallback is not None:
@@ -196,6 +234,7 @@ class EnergyMeter:
                 m.per_domain_j = fallback
                 m.source = self.fallback.source  # type: ignore[union-attr]
                 m.estimate = self.fallback.estimate  # type: ignore[union-attr]
+                m.attribution = self.fallback.attribution  # type: ignore[union-attr]
                 m.flags.append(f"fallback ({reason})")
                 warnings.warn(
                     f"energy window {name!r}: {reason}; reporting {m.source} instead",

@@ -11,8 +11,9 @@ import platform
 import warnings
 
 from green.artifacts import Artifact
-from green.evaluate.bench import BenchSettings, measure_energy, measure_latency
+from green.evaluate.bench import BenchSettings, measure_energy, measure_latency, prepare_workload, warn_if_contended
 from green.evaluate.energy import EnergyMeter, Measurement
+from green.evaluate.paired import Reference, measure_paired, warn_if_unsettled
 from green.evaluate.flops import efficiency
 from green.models import load_tokenizer
 from green.records import Record, build_record
@@ -57,11 +58,14 @@ def evaluate_artifact(
     region: str | None = None,
     idle: Measurement | None = None,
     baseline_run_energy_j: float | None = None,
+    reference: Reference | None = None,
 ) -> Record:
     """Measure ``artifact`` on ``device`` and return its record.
 
     ``run_energy`` lists the measured windows of the steps that produced the artifact
-    (training for the baseline; export, quantization... for a recipe).
+    (training for the baseline; export, quantization... for a recipe). With a
+    ``reference`` (the baseline), energy is measured in rounds alternating with it, and
+    the record carries the paired ratios beside the absolute figures.
     """
     from green.progress import progress_bar
 
@@ -78,9 +82,23 @@ def evaluate_artifact(
     bench_enc = task.encode(tokenizer, test.inputs[: settings.max_rows], 128)
     placement = audit(runner, bench_enc, settings, recipe["name"], device)
     latency = measure_latency(runner, bench_enc, settings.latency_samples, multiple_of=settings.pad_multiple)
+    if latency["contended"]:
+        warnings.warn(f"{recipe['name']}: latency measured while other processes used the CPU "
+                      f"({latency['contention'][0]}); p95 {latency['p95']:.1f} ms vs p50 {latency['p50']:.1f} ms",
+                      stacklevel=2)
     if idle is None:
         idle = meter.idle_power_w(settings.idle_s)
-    energy = measure_energy(runner, bench_enc, meter, settings, idle=idle)
+    paired = None
+    if reference is None:
+        energy = measure_energy(runner, bench_enc, meter, settings, idle=idle, label=recipe["name"])
+        warn_if_contended(energy, recipe["name"])
+    else:
+        texts = test.inputs[: settings.max_rows]
+        ref = reference.workload(reference.encode(task, texts), settings, ("test", len(texts)))
+        target = prepare_workload(recipe["name"], runner, bench_enc, settings)
+        energy, paired = measure_paired(target, ref, meter, settings, idle=idle, reference_label=reference.label)
+        paired["reference_artifact"] = str(reference.artifact.path)
+        warn_if_unsettled(paired, recipe["name"])
     energy["idle"] = idle.to_dict()
     return build_record(
         kind="evaluation",
@@ -104,6 +122,7 @@ def evaluate_artifact(
         country=country,
         region=region,
         baseline_run_energy_j=baseline_run_energy_j,
+        paired=paired,
     )
 
 

@@ -2,6 +2,8 @@
 
 ``green measure`` adds a record of kind ``measurement`` beside the evaluation records;
 it replaces nothing, and reports keep using evaluation records for the Pareto chart.
+With a ``reference`` (``--pair``) every cell alternates the artifact and the reference
+on the same batches, and carries the paired ratios.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from dataclasses import replace
 from green.artifacts import Artifact
 from green.batching import Encoded
 from green.carbon import grams_co2e
-from green.evaluate.bench import BenchSettings, measure_energy, measure_latency
+from green.evaluate.bench import BenchSettings, measure_energy, measure_latency, prepare_workload, warn_if_contended
 from green.evaluate.energy import EnergyMeter
 from green.evaluate.evaluation import device_info, package_versions
 from green.evaluate.flops import efficiency
+from green.evaluate.paired import Reference, measure_paired, warn_if_unsettled
 from green.models import load_tokenizer
 from green.records import Record, build_record
 from green.runtime import device_name, open_runner
@@ -40,6 +43,7 @@ def measure_artifact(
     grid_lengths: list[int] | None = None,
     country: str = "USA",
     region: str | None = None,
+    reference: Reference | None = None,
 ) -> Record:
     tokenizer = load_tokenizer(str(artifact.file("tokenizer")))
     runner = open_runner(artifact, device)
@@ -49,13 +53,28 @@ def measure_artifact(
     shapes = [(None, real)] if not grid_lengths else [
         (L, fixed_length(max(batch_sizes) * 4, L, tokenizer.vocab_size, real.pad_id)) for L in grid_lengths
     ]
+    ref_enc = {}  # the reference runs the very same rows; on the grid, the very same token ids
+    if reference is not None:
+        ref_enc[None] = reference.encode(task, data.test.inputs[: settings.max_rows], 128)
     for length, enc in shapes:
         for b in batch_sizes:
-            e = measure_energy(runner, enc, meter, replace(settings, batch_size=b), idle=idle)
+            cell_settings = replace(settings, batch_size=b)
+            paired = None
+            if reference is None:
+                e = measure_energy(runner, enc, meter, cell_settings, idle=idle, label=recipe["name"])
+                warn_if_contended(e, f"{recipe['name']} (batch {b}, length {length or 'real'})")
+            else:
+                ref = reference.workload(ref_enc.get(length, enc), cell_settings, ("measure", length))
+                target = prepare_workload(recipe["name"], runner, enc, cell_settings)
+                e, paired = measure_paired(target, ref, meter, cell_settings, idle=idle,
+                                           reference_label=reference.label)
+                paired["reference_artifact"] = str(reference.artifact.path)
+                warn_if_unsettled(paired, f"{recipe['name']} (batch {b}, length {length or 'real'})")
             per = e["per_inference_j"]
             cells.append({
                 "batch_size": b,
                 "seq_len": length or "real",
+                "paired": paired,
                 **{k: v for k, v in e.items() if k not in ("batch_shapes",)},
                 "wh_per_million": per * 1e6 / 3600 if per is not None else None,
                 "gco2e_per_million": grams_co2e(per * 1e6, country, region) if per is not None else None,
@@ -71,7 +90,7 @@ def measure_artifact(
         data=data.describe(),
         device=device_info(device, runner, artifact.target_device if artifact.target_device != "any" else None),
         energy={k: v for k, v in first.items() if k not in ("efficiency", "wh_per_million", "gco2e_per_million",
-                                                             "seq_len")},
+                                                             "seq_len", "paired")},
         latency=latency,
         settings=settings.to_dict() | {"batch_sizes": batch_sizes, "grid_lengths": grid_lengths},
         versions=package_versions(),
@@ -79,4 +98,5 @@ def measure_artifact(
         country=country,
         region=region,
         cells=cells,
+        paired=first["paired"],
     )

@@ -60,8 +60,8 @@ def chart_svg(entries: list[dict], records: dict[str, Record], fraction: bool) -
     if not points:
         return "<p class='empty'>No recipe has both a metric and an energy figure to plot.</p>"
     metric = entries[0]["primary_metric"]
-    xs = [e["energy_per_inference_j"] * 1e3 for e in points]
-    xs += [v * 1e3 for e in points for v in (e.get("energy_range_j") or []) if v]
+    xs = [view.x_energy(e) * 1e3 for e in points]
+    xs += [v * 1e3 for e in points for v in (view.x_range(e) or []) if v]
     ax = _Axes(view.energy_limits(xs), view.quality_limits([e["quality"] for e in points], fraction))
     return (f"<svg id='pareto' viewBox='0 0 {W} {H}' width='{W}' height='{H}' role='img' "
             f"aria-label='{esc(metric)} against energy per inference, log scale'>"
@@ -94,9 +94,9 @@ def _frontier_svg(ax: _Axes, points: list[dict]) -> str:
         front = view.frontier([e for e in points if e["device_kind"] == kind])
         if len(front) < 2:
             continue
-        d = f"M{ax.x(front[0]['energy_per_inference_j'] * 1e3):.1f},{ax.y(front[0]['quality']):.1f}"
+        d = f"M{ax.x(view.x_energy(front[0]) * 1e3):.1f},{ax.y(front[0]['quality']):.1f}"
         for e in front[1:]:  # a step: what a cheaper recipe reaches holds until a dearer one does better
-            d += f" H{ax.x(e['energy_per_inference_j'] * 1e3):.1f} V{ax.y(e['quality']):.1f}"
+            d += f" H{ax.x(view.x_energy(e) * 1e3):.1f} V{ax.y(e['quality']):.1f}"
         out.append(f"<path class='frontier' data-kind='{esc(kind)}' d='{d}' stroke='{view.device_color(kind)}'/>")
     return "".join(out)
 
@@ -105,9 +105,9 @@ def _spread_svg(ax: _Axes, points: list[dict]) -> str:
     """Thin grey bars with caps from the cheapest to the dearest repeated window: unlike the frontier."""
     out = []
     for e in points:
-        if not (e.get("energy_range_j") and all(e["energy_range_j"])):
+        if not view.x_range(e):
             continue
-        lo, hi = (ax.x(v * 1e3) for v in e["energy_range_j"])
+        lo, hi = (ax.x(v * 1e3) for v in view.x_range(e))
         y = ax.y(e["quality"])
         out.append(f"<g class='spread' data-recipe='{esc(e['label'])}'>"
                    f"<line x1='{lo:.1f}' x2='{hi:.1f}' y1='{y:.1f}' y2='{y:.1f}'/>"
@@ -118,9 +118,9 @@ def _spread_svg(ax: _Axes, points: list[dict]) -> str:
 
 def _points_svg(ax: _Axes, points: list[dict], records: dict[str, Record], fraction: bool) -> str:
     """One focusable group per recipe: marker, hit area, label; its tooltip lines in data-tip."""
-    ordered = sorted(points, key=lambda e: (e["recipe"] != BASELINE, -e["quality"], e["energy_per_inference_j"]))
+    ordered = sorted(points, key=lambda e: (e["recipe"] != BASELINE, -e["quality"], view.x_energy(e)))
     labels = [("~" if e.get("energy_estimate") else "") + e["label"] for e in ordered]
-    xy = [(ax.x(e["energy_per_inference_j"] * 1e3), ax.y(e["quality"])) for e in ordered]
+    xy = [(ax.x(view.x_energy(e) * 1e3), ax.y(e["quality"])) for e in ordered]
     spots = view.place_labels([(x, y, CHAR_W * len(label)) for (x, y), label in zip(xy, labels)],
                               right=W - RIGHT, line_h=LINE_H)
     out = []
@@ -208,7 +208,7 @@ def results_table(entries: list[dict], records: dict[str, Record], fraction: boo
         ("spread", "(max - min) / median of the repeated windows", "num",
          lambda e: _num(e.get("energy_spread"), view.spread(e))),
         ("vs base", "energy per inference / the baseline's", "num", lambda e: _num(
-            e.get("energy_vs_baseline"), view.ratio(e) + (f" ({view.ratio_basis(e)})" if view.ratio_basis(e)
+            e.get("energy_vs_baseline"), view.ratio(e) + ("\u2020" if view.ratio_basis(e) == "separate records"
                                                           and e.get("energy_vs_baseline") is not None else ""))),
         ("gCO2e/M", "grams CO2e per million inferences", "num",
          lambda e: _num(e.get("gco2e_per_million"), view.sig3(e.get("gco2e_per_million"), ""))),

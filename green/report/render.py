@@ -103,12 +103,12 @@ def plot_pareto(entries: list[dict], png: Path, records: list[Record] | None = N
         group = [e for e in points if e["device_kind"] == kind]
         front = view.frontier(group)
         if len(front) > 1:
-            ax.step([e["energy_per_inference_j"] * 1e3 for e in front], [e["quality"] for e in front],
+            ax.step([view.x_energy(e) * 1e3 for e in front], [e["quality"] for e in front],
                     where="post", color=color, alpha=0.5, lw=2.5, label=f"Pareto frontier ({kind})", zorder=2)
         for e in group:
-            x, y = e["energy_per_inference_j"] * 1e3, e["quality"]
-            if e.get("energy_range_j") and all(e["energy_range_j"]):  # min to max of the repeated windows
-                lo, hi = (v * 1e3 for v in e["energy_range_j"])
+            x, y = view.x_energy(e) * 1e3, e["quality"]
+            if view.x_range(e):  # min to max of the repeated windows
+                lo, hi = (v * 1e3 for v in view.x_range(e))
                 ax.errorbar([x], [y], xerr=[[max(0.0, x - lo)], [max(0.0, hi - x)]], fmt="none",
                             ecolor=view.SPREAD_COLOR, elinewidth=0.8, capsize=3, capthick=0.8, zorder=2.5)
             base = e["recipe"] == BASELINE
@@ -116,8 +116,8 @@ def plot_pareto(entries: list[dict], png: Path, records: list[Record] | None = N
                        facecolors="white" if e.get("energy_estimate") else color, edgecolors=color, zorder=3)
     ax.set_xscale("log")
     if points:
-        xs = [e["energy_per_inference_j"] * 1e3 for e in points]
-        xs += [v * 1e3 for e in points for v in (e.get("energy_range_j") or []) if v]
+        xs = [view.x_energy(e) * 1e3 for e in points]
+        xs += [v * 1e3 for e in points for v in (view.x_range(e) or []) if v]
         xlim = view.energy_limits(xs)
         ax.set_xlim(*xlim)
         ax.set_ylim(*view.quality_limits([e["quality"] for e in points], fraction))
@@ -161,7 +161,7 @@ def plot_pareto(entries: list[dict], png: Path, records: list[Record] | None = N
 
 def _label_points(fig, ax, points: list[dict], fraction: bool, fontsize: float = 7.5) -> list[str]:
     """Name each point, with its difference to the baseline, where no two labels overlap."""
-    ordered = sorted(points, key=lambda e: (e["recipe"] != BASELINE, -e["quality"], e["energy_per_inference_j"]))
+    ordered = sorted(points, key=lambda e: (e["recipe"] != BASELINE, -e["quality"], view.x_energy(e)))
     labels = []
     for e in ordered:
         d = view.delta(e, fraction)
@@ -169,7 +169,7 @@ def _label_points(fig, ax, points: list[dict], fraction: bool, fontsize: float =
                       + (f" ({d}{' pt' if fraction else ''})" if d else ""))
     px = fig.dpi / 72  # points to pixels
     height = fig.bbox.height
-    xy = [ax.transData.transform((e["energy_per_inference_j"] * 1e3, e["quality"])) for e in ordered]
+    xy = [ax.transData.transform((view.x_energy(e) * 1e3, e["quality"])) for e in ordered]
     right = ax.bbox.x1
     spots = view.place_labels([(x, height - y, 0.6 * fontsize * px * len(label)) for (x, y), label in zip(xy, labels)],
                               right=right, line_h=fontsize * px * 1.5, gap=7 * px)

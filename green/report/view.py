@@ -164,7 +164,7 @@ def is_contended(rec: Record | None) -> bool:
 def ratio_basis(e: dict) -> str | None:
     """How the ratio to the baseline was taken ("paired" or "separate records"), where the entry says."""
     basis = e.get("ratio_basis")
-    return basis if isinstance(basis, str) and basis else None
+    return basis if isinstance(basis, str) and basis and basis != "baseline" else None
 
 
 # -- axes ----------------------------------------------------------------------------------
@@ -251,15 +251,29 @@ def place_labels(points: list[tuple[float, float, float]], right: float, line_h:
     return out
 
 
+def x_energy(e: dict) -> float | None:
+    """Where a recipe sits on the energy axis, in J: the paired ratio times the baseline's energy when the
+    record has a paired measurement (what the frontier is decided on), else its own figure."""
+    return e.get("comparable_energy_j") or e.get("energy_per_inference_j")
+
+
+def x_range(e: dict) -> list[float] | None:
+    """The repeat spread (min, max) on the same scale as :func:`x_energy`."""
+    rng, own, x = e.get("energy_range_j"), e.get("energy_per_inference_j"), x_energy(e)
+    if not (rng and all(rng) and own and x):
+        return None
+    return [v * x / own for v in rng]
+
+
 def frontier(entries: list[dict]) -> list[dict]:
     """The frontier entries of one device kind, by energy, for drawing as a step line."""
-    return sorted((e for e in entries if e.get("pareto") and e.get("energy_per_inference_j") is not None
-                   and e.get("quality") is not None), key=lambda e: e["energy_per_inference_j"])
+    return sorted((e for e in entries if e.get("pareto") and x_energy(e) is not None
+                   and e.get("quality") is not None), key=x_energy)
 
 
 def plotted(entries: list[dict]) -> list[dict]:
     """Entries that have both coordinates."""
-    return [e for e in entries if e.get("energy_per_inference_j") and e.get("quality") is not None]
+    return [e for e in entries if x_energy(e) and e.get("quality") is not None]
 
 
 # -- caption and notes ---------------------------------------------------------------------------
@@ -344,7 +358,12 @@ def energy_notes(entries: list[dict], records: dict[str, Record]) -> list[str]:
     if bases:
         notes.append("Ratios to the baseline come from "
                      + " and ".join(sorted(f"{b} measurements" if b == "paired" else str(b) for b in bases))
-                     + " (each row says which).")
+                     + " (each tooltip says which; \u2020 in the table: two separate records, not paired).")
+    if any(e.get("comparable_energy_j") and e.get("comparable_energy_j") != e.get("energy_per_inference_j")
+           for e in entries):
+        notes.append("On the chart, a recipe measured in alternation with the baseline sits at its paired ratio "
+                     "times the baseline's energy per inference, the figure the frontier is decided on; the table "
+                     "gives its own window's figure.")
     return notes
 
 

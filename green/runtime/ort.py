@@ -9,6 +9,7 @@ import numpy as np
 
 from green.errors import GreenError
 from green.runtime.base import Runner, RuntimeOptions, register_loader
+from green.runtime.threads import pools_sleep
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,9 @@ class OrtRunner(Runner):
         if threads:
             opts.intra_op_num_threads = threads
         opts.log_severity_level = 3
+        if pools_sleep():  # idle threads sleep, like PyTorch's (see green.runtime.threads)
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         if not Path(model_path).is_file():
             raise GreenError(f"{model_path} is missing", "run the recipe that made this artifact again")
         try:
@@ -83,7 +87,7 @@ class OrtRunner(Runner):
 
     def describe(self) -> dict:
         return {"runtime": "onnxruntime", "providers": self.providers, "device": self.device,
-                "io_binding": self.io_binding}
+                "io_binding": self.io_binding, "allow_spinning": not pools_sleep()}
 
 
 @register_loader("onnx")

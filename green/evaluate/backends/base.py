@@ -26,6 +26,9 @@ class EnergyBackend(ABC):
     estimate: bool = False
     #: How often the underlying counter advances, in seconds.
     update_period_s: float = 0.001
+    #: What the figure covers: ``machine`` (everything running on it), ``device`` (one
+    #: accelerator's own counter) or ``process-cpu-time`` (charged to this process's CPU time).
+    attribution: str = "machine"
 
     @abstractmethod
     def domains(self) -> list[str]:

@@ -63,7 +63,8 @@ def survey(nvml: Any | None = None, rapl_root: Path = POWERCAP) -> list[BackendS
         BackendStatus(
             CodecarbonBackend.source,
             backend is not None,
-            "estimate from TDP x CPU load and a RAM model (labelled estimate)" if backend else detail,
+            "estimate from TDP and a RAM model, charged to this process's CPU time on CPUs (labelled estimate)"
+            if backend else detail,
         )
     )
     return out
@@ -78,8 +79,19 @@ def build_meter(
     nvml: Any | None = None,
     rapl_root: Path = POWERCAP,
 ):
-    """Build an EnergyMeter for work running on ``device``."""
-    estimate, why_no_estimate = _try(lambda: CodecarbonBackend(country, region))
+    """Build an EnergyMeter for work running on ``device``.
+
+    CPU work gets codecarbon's estimate charged to this process's CPU time (so another
+    job on the machine does not inflate it); GPU work keeps it machine-wide, as the
+    cross-check of a counter that covers the whole device anyway.
+    """
+    estimate, why_no_estimate = None, ""
+    if not device.startswith("cuda"):
+        estimate, why_no_estimate = _try(lambda: CodecarbonBackend(country, region, tracking_mode="process"))
+        if estimate is None:
+            log.warning("CPU energy estimate is machine-wide, not this process's: %s", why_no_estimate)
+    if estimate is None:
+        estimate, why_no_estimate = _try(lambda: CodecarbonBackend(country, region, tracking_mode="machine"))
     primary: list[EnergyBackend] = []
     fallback: EnergyBackend | None = None
     sync = None

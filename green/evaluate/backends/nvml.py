@@ -72,6 +72,7 @@ class NvmlCounterBackend(CounterBackend):
 
     source = "nvml-energy-counter"
     update_period_s = NVML_COUNTER_PERIOD_S
+    attribution = "device"
 
     def __init__(self, nvml: Any, indices: list[int] | None = None) -> None:
         self._dev = _NvmlDevices(nvml, indices)
@@ -108,6 +109,7 @@ class NvmlPowerSamplerBackend(CounterBackend):
     """
 
     source = "nvml-power-samples"
+    attribution = "device"
 
     def __init__(self, nvml: Any, indices: list[int] | None = None, hz: float = 50.0) -> None:
         if hz < 20:
