@@ -11,6 +11,11 @@ from pathlib import Path
 from typing import Iterator
 
 import logging
+import os
+
+# As the green CLI does, before PyTorch loads: idle pool threads sleep (see green.runtime.threads),
+# so every route is measured under the thread policy green itself runs with.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from green.artifacts import Artifact, atomic_write_json, support_roles
 from green.evaluate.evaluation import package_versions
@@ -24,10 +29,12 @@ logging.getLogger("green").setLevel(logging.INFO)
 
 
 def machine(device: str) -> dict:
-    import os
+
+    from green.runtime import threads
 
     return {"device": device, "device_name": device_name(device), "cpu_count": os.cpu_count(),
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "versions": package_versions()}
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "versions": package_versions(),
+            "thread_wait": threads.describe()}
 
 
 @contextlib.contextmanager
