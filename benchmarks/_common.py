@@ -29,7 +29,6 @@ logging.getLogger("green").setLevel(logging.INFO)
 
 
 def machine(device: str) -> dict:
-
     from green.runtime import threads
 
     return {"device": device, "device_name": device_name(device), "cpu_count": os.cpu_count(),
