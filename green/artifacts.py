@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from green.errors import GreenError
+
 MANIFEST = "green-artifact.json"
 MANIFEST_VERSION = 2
 
@@ -28,27 +30,37 @@ SUPPORT_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tok
 
 
 def atomic_write_json(path: Path, payload: object) -> None:
-    """Write JSON through a temp file and a rename, so a reader never sees half a file."""
+    """Write JSON through a temp file, fsync and a rename, so a reader never sees half a file.
+
+    A full disk or a read-only folder is a one-line GreenError, and leaves no temp file.
+    """
+    from green.workdir import disk_errors
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=2, sort_keys=False, default=str)
-            f.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; records and reports are for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    tmp = None
+    with disk_errors(path, name_file=False):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(payload, f, indent=2, sort_keys=False, default=str)
+                f.write("\n")
+                f.flush()
+                os.fsync(f.fileno())  # the rename must not land before the bytes (a crash would leave it empty)
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; records and reports are for sharing
+            os.replace(tmp, path)
+        except BaseException:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-class LineageError(ValueError):
-    """A manifest's parent chain loops back on itself."""
+class LineageError(GreenError, ValueError):
+    """A manifest's parent chain loops back on itself (a GreenError: the CLI says so in one line)."""
 
 
 @dataclass
@@ -120,8 +132,6 @@ class Artifact:
 
     @classmethod
     def load(cls, path: Path | str) -> "Artifact":
-        from green.errors import GreenError
-
         path = Path(path)
         try:
             payload = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
@@ -149,7 +159,8 @@ class Artifact:
         while chain[-1].parent and Artifact.exists(chain[-1].parent):
             parent = Path(chain[-1].parent).resolve()
             if parent in seen:
-                raise LineageError(f"the lineage of {self.path} loops back to {parent}")
+                raise LineageError(f"the lineage of {self.path} loops back to {parent}",
+                                   "fix the parent in that folder's green-artifact.json, or run its recipe again")
             seen.add(parent)
             chain.append(Artifact.load(parent))
         return chain

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import warnings
 
 import click
 
 from green.errors import GreenError
+from green.workdir import DISK_ERRNOS, disk_error
 
 DEVICE = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                       help="Where to train and run; auto uses a CUDA GPU when torch sees one.")
@@ -27,7 +29,8 @@ def machine_options(f):
 
 def task_options(f):
     """Options that define the baseline task (used by train, and by compress when it must train)."""
-    f = click.option("--seed", type=int, default=42, show_default=True, help="Seed for the split and training.")(f)
+    f = click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=42, show_default=True,
+                     help="Seed for the split and training.")(f)
     f = click.option("--quick", is_flag=True, help="Smoke-run budget: 1,200 training rows, 1 epoch, 1,000 test rows.")(f)
     f = click.option("--label-column", default=None, help="Label column of --data (default: label; embedded: sentiment).")(f)
     f = click.option("--text-column", default=None, help="Text column of --data (default: text).")(f)
@@ -111,9 +114,10 @@ def compress(recipes, task_name, model, data, text_column, label_column, quick, 
     for r in recipes:
         wb.plan(r)  # every recipe is validated and placed before any work starts
     done = []
-    for r in recipes:
-        done.append(wb.compress(r, quick=quick, model=model, data=data,
-                                columns=_columns(text_column, label_column), seed=seed, task=task_name))
+    with wb.writing("compress"):  # one lock for all the recipes
+        for r in recipes:
+            done.append(wb.compress(r, quick=quick, model=model, data=data,
+                                    columns=_columns(text_column, label_column), seed=seed, task=task_name))
     from green.records import load_records
 
     # Only what this run made (and its baseline); `green report` prints the whole table.
@@ -129,12 +133,9 @@ def compress(recipes, task_name, model, data, text_column, label_column, quick, 
 def report(workdir, device) -> None:
     """Write report/pareto.png, pareto.html, results.md and results.json from WORKDIR's records."""
     from green.records import load_records
-    from green.report import build_report
 
     wb = _workbench(workdir)
-    if not wb.records_dir.is_dir() or not any(wb.records_dir.glob("*.json")):
-        raise GreenError(f"no records in {wb.workdir}", "run `green compress --recipe int8` first, or pass --workdir")
-    entries, paths, notes = build_report(wb.records_dir, wb.report_dir, None if device == "auto" else device)
+    entries, paths, notes = wb.report(None if device == "auto" else device)
     _print_records(load_records(wb.records_dir), entries=entries)
     for note in notes:
         click.echo(f"note: {note}", err=True)
@@ -211,6 +212,28 @@ def measure(target, batch_sizes, repeats, max_repeats, min_window_s, grid, seq_l
     click.echo(f"record: {rec.file}")
 
 
+@cli.command()
+@WORKDIR
+@click.option("--clean", is_flag=True, help="Remove the orphan runs and temporary files listed (never records).")
+def doctor(workdir, clean) -> None:
+    """List what interrupted commands left in WORKDIR (orphan runs, temp folders) and unreadable files."""
+    wb = _workbench(workdir)
+    findings, removed, holder = wb.doctor(clean=clean)
+    if holder:
+        click.echo(f"note: {holder} is writing to this workdir; its run in progress looks unfinished", err=True)
+    for f in findings:
+        state = "removed" if f in removed else "removable" if f.removable else "left alone"
+        click.echo(f"{f.kind}: {f.path.relative_to(wb.workdir)} ({f.size_bytes / 1e6:.1f} MB): {f.detail} [{state}]")
+    leftovers = [f for f in findings if f.removable]
+    size = sum(f.size_bytes for f in leftovers) / 1e6
+    if not findings:
+        click.echo(f"{wb.workdir}: nothing to report")
+    elif clean:
+        click.echo(f"removed {len(removed)} item(s), {size:.1f} MB")
+    elif leftovers:
+        click.echo(f"{len(leftovers)} item(s), {size:.1f} MB: `green doctor --clean` removes them")
+
+
 @cli.group()
 def recipes() -> None:
     """List and show recipes."""
@@ -256,26 +279,46 @@ def meters() -> None:
     stdout.print(table)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so every cleanup written for an interrupt runs for it too."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
+    raise Terminated()
+
+
 def main() -> None:
     from green.runtime.threads import sleep_when_idle_by_default
 
     sleep_when_idle_by_default()  # before PyTorch loads: its OpenMP reads this once
     _setup_output()
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         cli.main(standalone_mode=False)
     except GreenError as exc:
         click.echo(f"green: error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("green: aborted", err=True)
+    except click.exceptions.Abort as exc:
+        # Exit 128 + the signal's number, as a shell reports it: 143 for SIGTERM, so a
+        # supervisor can tell "stopped" from a user's Ctrl-C (130).
+        if isinstance(exc.__cause__, Terminated):
+            click.echo("green: terminated (SIGTERM); unfinished work removed, the workdir keeps what finished", err=True)
+            sys.exit(128 + signal.SIGTERM)
+        click.echo("green: aborted; unfinished work removed, the workdir keeps what finished", err=True)
         sys.exit(130)
+    except OSError as exc:  # a write outside the Workbench's guard (a report file): still one line
+        if exc.errno not in DISK_ERRNOS:
+            raise
+        click.echo(f"green: error: {disk_error(exc, exc.filename or 'a file')}", err=True)
+        sys.exit(2)
     except click.ClickException as exc:
         hint = f"; see `{exc.ctx.command_path} --help`" if getattr(exc, "ctx", None) else ""
         click.echo(f"green: error: {exc.format_message()}{hint}".replace("\n", " "), err=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         click.echo("green: interrupted; the workdir keeps what finished", err=True)
-        sys.exit(130)
+        sys.exit(128 + signal.SIGTERM if isinstance(exc, Terminated) else 130)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ class EvaluateSettings(BaseModel):
     fallback_device: Literal["cpu"] | None = Field(
         default=None, description="where to run when the intended device is absent (else: an error)"
     )
-    batch_size: int | None = Field(default=None, ge=1, description="throughput batch; device default when unset")
+    batch_size: int | None = Field(default=None, ge=1, le=65536, description="throughput batch; device default when unset")
     cuda_graphs: bool = Field(default=False, description="ONNX Runtime on CUDA: replay captured CUDA graphs per shape")
     semi_structured: bool = Field(default=False, description=(
         "PyTorch on CUDA: run 2:4-sparse weights on semi-structured sparse kernels (Ampere and newer)"))

@@ -4,31 +4,39 @@ A workdir holds ``baseline/`` (the fine-tuned reference), ``runs/<id>/NN-step/``
 folder per recipe run, each step a self-contained artifact), ``records/`` (one JSON per
 evaluated artifact), ``task.json`` (task, model, data, seed and budget) and ``report/``.
 Nothing already in a workdir is modified: new runs and records are added beside it, and
-a failed run removes only the folder it created.
+a failed run removes only the folder it created. Commands that write hold the workdir's
+lock (``green.workdir``), so two of them never race; ``green doctor`` finds what a killed
+command left behind.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import uuid
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from green.artifacts import Artifact, atomic_write_json, copy_support_files, support_roles
 from green.errors import GreenError
 from green.evaluate.bench import default_settings
 from green.evaluate.energy import EnergyMeter
 from green.evaluate.paired import Reference
+from green.limits import check_batch_memory, check_seed
 from green.records import Record, load_records, new_record_id, write_record
+from green.runs import BASELINE, complete_runs, find_run, recipe_of
 from green.runtime import resolve_device
+from green.taskfile import read_task_file
 from green.tasks import DEFAULT_TASK, DataSpec, Task, TaskData, get_task
+from green.workdir import WorkdirLock, check_writable, disk_errors
 
 log = logging.getLogger(__name__)
 
-BASELINE = "baseline"
 EMBEDDED = "embedded"
+#: Tokens the task's real-length batches are cut to (``measure_artifact`` encodes at 128).
+MAX_REAL_LENGTH = 128
 
 
 class Workbench:
@@ -48,6 +56,7 @@ class Workbench:
         self._meters: dict[str, EnergyMeter] = {}
         self._references: dict[str, Reference] = {}
         self._data: TaskData | None = None
+        self._lock: WorkdirLock | None = None
 
     # -- layout --------------------------------------------------------------------------
     @property
@@ -73,6 +82,28 @@ class Workbench:
     def has_baseline(self) -> bool:
         return Artifact.exists(self.baseline_dir) and self.task_file.is_file()
 
+    @contextmanager
+    def writing(self, command: str) -> Iterator[None]:
+        """Hold the workdir's lock for a command that writes (reentrant: compress may train)."""
+        if self._lock is not None:
+            yield
+            return
+        lock = WorkdirLock(self.workdir, command)
+        lock.acquire()
+        self._lock = lock
+        try:
+            with disk_errors(self.workdir):
+                yield
+        finally:
+            self._lock = None
+            lock.release()
+
+    def _check_grid(self) -> None:
+        """An unknown --country/--region fails now, not after a full compress."""
+        from green.carbon import grid_intensity_g_per_kwh
+
+        grid_intensity_g_per_kwh(self.country, self.region)
+
     def meter(self, device: str) -> EnergyMeter:
         kind = device.split(":")[0]
         if kind not in self._meters:
@@ -91,14 +122,11 @@ class Workbench:
         """Fine-tune and evaluate the baseline; returns its record."""
         from green.models import load_tokenizer, resolve_model
         from green.training import choose_budget
-        from green.training.baseline import train_baseline
 
-        if self.baseline_dir.exists():
-            raise GreenError(
-                f"{self.workdir} already has a baseline",
-                "use another --workdir, or remove its baseline/ folder to train again",
-            )
+        self._refuse_second_baseline()
         # Validate everything before the first byte is written.
+        check_seed(seed)
+        self._check_grid()
         task_obj = get_task(task)
         model_ref = resolve_model(model)
         data = _absolute_data(data)
@@ -106,9 +134,22 @@ class Workbench:
         task_data = task_obj.load_data(spec)
         device = resolve_device(self.device_option)
         budget = choose_budget(device, quick)
-        if model_ref and Path(model_ref).is_dir():
-            load_tokenizer(model_ref)  # a folder without a tokenizer fails here, not after training
+        load_tokenizer(model_ref)  # a model without a tokenizer fails here, not after training
+        with self.writing("train"):
+            self._refuse_second_baseline()  # another command may have trained one meanwhile
+            return self._train(model, model_ref, task_obj, spec, task_data, device, budget, quick, seed)
 
+    def _refuse_second_baseline(self) -> None:
+        if self.baseline_dir.exists():
+            raise GreenError(
+                f"{self.workdir} already has a baseline",
+                "use another --workdir, or remove its baseline/ folder to train again",
+            )
+
+    def _train(self, model, model_ref, task_obj, spec, task_data, device, budget, quick, seed) -> Record:
+        from green.training.baseline import train_baseline
+
+        data = spec.data
         tmp = self.workdir / f".tmp-baseline-{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True)
         try:
@@ -156,11 +197,16 @@ class Workbench:
     # -- compress ------------------------------------------------------------------------
     def compress(self, recipe: str, quick: bool = False, **train_kwargs) -> Record:
         """Run a recipe on the baseline (training it first if needed) and evaluate the result."""
+        spec, device, intended = self.plan(recipe)  # a bad recipe fails before any training
+        self._check_grid()
+        with self.writing("compress"):
+            self.ensure_baseline(quick=quick, **train_kwargs)
+            return self._run_recipe(spec, device, intended, quick)
+
+    def _run_recipe(self, spec, device: str, intended: str, quick: bool) -> Record:
         from green.compress import STEPS, StepContext
         from green.progress import status
 
-        spec, device, intended = self.plan(recipe)  # a bad recipe fails before any training
-        self.ensure_baseline(quick=quick, **train_kwargs)
         task = self.task()
         task_data = self.task_data()
 
@@ -229,17 +275,7 @@ class Workbench:
 
     # -- the workdir's task ----------------------------------------------------------------
     def _task_spec(self) -> dict:
-        try:
-            spec = json.loads(self.task_file.read_text(encoding="utf-8"))
-            if not isinstance(spec, dict):
-                raise ValueError("not a JSON object")
-        except (OSError, ValueError) as exc:
-            raise GreenError(f"{self.task_file} is unreadable ({type(exc).__name__})",
-                             "restore it, or train a new baseline in another --workdir") from None
-        if "columns" not in spec:  # written by green 0.1
-            spec["columns"] = {"text": spec.get("text_column"), "label": spec.get("label_column")}
-        spec.setdefault("task", DEFAULT_TASK)
-        return spec
+        return read_task_file(self.task_file)
 
     def task(self) -> Task:
         return get_task(self._task_spec()["task"])
@@ -274,21 +310,27 @@ class Workbench:
 
     # -- measure -------------------------------------------------------------------------
     def resolve_artifact(self, target: str) -> tuple[Artifact, dict]:
-        """An artifact folder, ``baseline``, a run id, or a recipe name (its newest run); with its recipe."""
+        """An artifact folder, ``baseline``, a run id, or a recipe name (its newest run); with its recipe.
+
+        A run that a killed command left unfinished (see ``green doctor``) is never picked:
+        naming it is an error, and a recipe name picks its newest complete run.
+        """
         path = Path(target).expanduser()
         if Artifact.exists(path):
-            return Artifact.load(path), self._recipe_of(path)
-        if target == BASELINE and self.has_baseline():
-            return Artifact.load(self.baseline_dir), {"name": BASELINE, "origin": BASELINE}
-        runs = {r: _run_recipe(r) for r in sorted(self.runs_dir.glob("*"))} if self.runs_dir.is_dir() else {}
-        runs = {r: rec for r, rec in runs.items() if rec}
-        # Folder names are <stamp>-<recipe>-<id>, and recipe names can prefix each other
-        # (int8, int8-static): match on the recipe each run recorded, not on the name.
-        match = [r for r in runs if r.name == target] or [r for r, rec in runs.items() if rec["name"] == target]
-        steps = sorted(p for p in match[-1].iterdir() if Artifact.exists(p)) if match else []
-        if steps:
-            return Artifact.load(steps[-1]), runs[match[-1]]
-        known = ([BASELINE] if self.has_baseline() else []) + sorted({rec["name"] for rec in runs.values()})
+            found = Artifact.load(path), recipe_of(path, self.baseline_dir)
+        elif target == BASELINE and self.has_baseline():
+            found = Artifact.load(self.baseline_dir), {"name": BASELINE, "origin": BASELINE}
+        else:
+            found = find_run(self.runs_dir, target)
+        if found:
+            # A looping parent chain or a deleted model file fails now, not after the meters started.
+            found[0].lineage()
+            for role in found[0].model_files:
+                if not found[0].file(role).is_file():
+                    raise GreenError(f"{found[0].file(role)} is missing", "run the recipe that made this artifact again")
+            return found
+        names = sorted({rec["name"] for rec in complete_runs(self.runs_dir).values()})
+        known = ([BASELINE] if self.has_baseline() else []) + names
         raise GreenError(
             f"nothing to measure called {target!r} in {self.workdir}",
             f"pass an artifact folder or one of: {', '.join(known) or 'none yet (run green compress first)'}",
@@ -296,20 +338,16 @@ class Workbench:
 
     def evaluate(self, target: str) -> Record:
         """Evaluate an artifact again (metrics, latency, energy); adds an evaluation record."""
-        artifact, recipe = self.resolve_artifact(target)
-        if recipe["name"] == BASELINE:
-            return self._evaluate_baseline(artifact, resolve_device(self.device_option), False)
-        want = (recipe.get("evaluate") or {}).get("device", "any")
-        device = "cpu" if want == "cpu" else resolve_device(self.device_option)
-        steps = [dict(a.energy, step=a.step) for a in reversed(artifact.lineage()) if a.step != "train"]
-        return self._evaluate(artifact, recipe, device, False, steps, want if want != "any" else None,
-                              reference=self.baseline_reference(device))
-
-    def _recipe_of(self, artifact_dir: Path) -> dict:
-        """The recipe that made an artifact: its run's recipe.json, or the baseline."""
-        if artifact_dir.resolve() == self.baseline_dir.resolve():
-            return {"name": BASELINE, "origin": BASELINE}
-        return _run_recipe(artifact_dir.parent) or {"name": artifact_dir.name}
+        self._check_grid()
+        with self.writing("evaluate"):
+            artifact, recipe = self.resolve_artifact(target)
+            if recipe["name"] == BASELINE:
+                return self._evaluate_baseline(artifact, resolve_device(self.device_option), False)
+            want = (recipe.get("evaluate") or {}).get("device", "any")
+            device = "cpu" if want == "cpu" else resolve_device(self.device_option)
+            steps = [dict(a.energy, step=a.step) for a in reversed(artifact.lineage()) if a.step != "train"]
+            return self._evaluate(artifact, recipe, device, False, steps, want if want != "any" else None,
+                                  reference=self.baseline_reference(device))
 
     def measure(self, target: str, batch_sizes: list[int] | None = None, repeats: int | None = None,
                 min_window_s: float | None = None, grid_lengths: list[int] | None = None,
@@ -319,6 +357,11 @@ class Workbench:
         ``pair`` names a second artifact (``baseline``, a recipe, a run id or a folder):
         the two are measured in alternating windows and the record carries their ratios.
         """
+        self._check_grid()
+        with self.writing("measure"):
+            return self._measure(target, batch_sizes, repeats, min_window_s, grid_lengths, pair, max_repeats)
+
+    def _measure(self, target, batch_sizes, repeats, min_window_s, grid_lengths, pair, max_repeats) -> Record:
         from dataclasses import replace
 
         from green.evaluate.measure import measure_artifact
@@ -334,6 +377,7 @@ class Workbench:
             settings = replace(settings, min_window_s=min_window_s)
         batch_sizes = list(batch_sizes or ([1, 32, 256] if grid_lengths and device.startswith("cuda") else
                                            [1, 32] if grid_lengths else [settings.batch_size]))
+        check_batch_memory(artifact.path, device, batch_sizes, grid_lengths or [MAX_REAL_LENGTH], bool(grid_lengths))
         if self.task_file.is_file():
             task, data = self.task(), self.task_data()
         else:  # an artifact folder outside any workdir: its task's embedded default data
@@ -348,6 +392,36 @@ class Workbench:
         write_record(self.records_dir, record)
         return record
 
+    # -- report and upkeep ---------------------------------------------------------------
+    def report(self, device_kind: str | None = None):
+        """Write the report files from the records (of one device kind, if given); returns (entries, paths,
+        notes). Takes no lock: it only reads records."""
+        from green.report import build_report
+
+        if not self.records_dir.is_dir() or not any(self.records_dir.glob("*.json")):
+            raise GreenError(f"no records in {self.workdir}", "run `green compress --recipe int8` first, or pass --workdir")
+        check_writable(self.report_dir if self.report_dir.is_dir() else self.workdir)
+        with disk_errors(self.report_dir):
+            return build_report(self.records_dir, self.report_dir, device_kind)
+
+    def doctor(self, clean: bool = False):
+        """Leftovers of interrupted commands and unreadable files; with ``clean``, remove the leftovers.
+
+        Returns (findings, removed, holder): ``holder`` names the process writing to the
+        workdir right now (its run in progress looks unfinished), or None. Cleaning takes
+        the workdir's lock, so it refuses while another command writes.
+        """
+        from green.doctor import clean as remove, diagnose
+        from green.workdir import lock_holder
+
+        if not self.workdir.is_dir():
+            raise GreenError(f"no workdir at {self.workdir}", "pass --workdir")
+        if not clean:
+            return diagnose(self.workdir), [], lock_holder(self.workdir)
+        with self.writing("doctor --clean"):
+            findings = diagnose(self.workdir)
+            return findings, remove(findings), None
+
 
 def _absolute_data(data: str) -> str:
     """A local data path as an absolute path, so the workdir works from any directory."""
@@ -355,13 +429,3 @@ def _absolute_data(data: str) -> str:
         return EMBEDDED
     path = Path(data).expanduser()
     return str(path.resolve()) if path.exists() else data
-
-
-def _run_recipe(run_dir: Path) -> dict | None:
-    """The recipe a run folder recorded, or None for anything else."""
-    recipe_file = run_dir / "recipe.json"
-    try:
-        recipe = json.loads(recipe_file.read_text(encoding="utf-8")) if recipe_file.is_file() else None
-    except (OSError, ValueError):
-        return None
-    return recipe if isinstance(recipe, dict) and isinstance(recipe.get("name"), str) else None

@@ -58,6 +58,24 @@ def small_csv(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def compressed_workdir(tmp_path_factory, tiny_model_dir, small_csv) -> Path:
+    """A workdir made through the CLI: the tiny baseline, int8, fp32-onnx, int8-static, prune50-int8 and
+    cpu-max (distill, prune, export, quantize), and a report.
+
+    Shared by the test modules that need finished runs; a test that changes a workdir works on a copy.
+    """
+    w = tmp_path_factory.mktemp("runs") / "w"
+    res = run_green("compress", "--recipe", "int8", "--recipe", "fp32-onnx", "--recipe", "int8-static",
+                    "--recipe", "prune50-int8", "--recipe", "cpu-max", "--quick", "--model", str(tiny_model_dir),
+                    "--data", str(small_csv), "--workdir", str(w), "--device", "cpu")
+    assert res.returncode == 0, res.stderr[-3000:]
+    res = run_green("report", "--workdir", str(w))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "Pareto" in res.stdout
+    return w
+
+
 class FakeNvmlError(Exception):
     pass
 

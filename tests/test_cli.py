@@ -10,17 +10,8 @@ from green.report import ENTRY_KEYS
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory, tiny_model_dir, small_csv) -> Path:
-    w = tmp_path_factory.mktemp("runs") / "w"
-    res = run_green("compress", "--recipe", "int8", "--recipe", "fp32-onnx", "--recipe", "int8-static",
-                    "--recipe", "prune50-int8", "--recipe", "cpu-max", "--quick",
-                    "--model", str(tiny_model_dir),
-                    "--data", str(small_csv), "--workdir", str(w), "--device", "cpu")
-    assert res.returncode == 0, res.stderr[-3000:]
-    res = run_green("report", "--workdir", str(w))
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert "Pareto" in res.stdout
-    return w
+def workdir(compressed_workdir) -> Path:
+    return compressed_workdir  # conftest: the CLI's compress of five recipes, then report
 
 
 def test_report_files_and_keys(workdir):

@@ -95,3 +95,35 @@ def test_missing_labels_are_skipped_not_classes(tmp_path):
     p.write_text("\n".join(lines))
     d = load(str(p))
     assert d.info["label_names"] == ["neg", "pos"] and d.info["rows_skipped"] == 60
+
+
+def test_latin1_jsonl_and_a_megabyte_text_load(tmp_path):
+    p = tmp_path / "latin1.jsonl"
+    p.write_bytes("\n".join(json.dumps({"text": f"caf\u00e9 {i}", "label": "ab"[i % 2]}, ensure_ascii=False)
+                            for i in range(40)).encode("latin-1"))
+    d = load(str(p))
+    assert all(t.startswith("caf\u00e9 ") for t in d.train.inputs + d.test.inputs)
+    big = tmp_path / "big.csv"
+    big.write_text("text,label\n" + "".join(f"{'x' * (1_000_000 if i == 0 else 10)} {i},{'ab'[i % 2]}\n"
+                                            for i in range(40)))
+    d = load(str(big))
+    assert max(len(t) for t in d.train.inputs + d.validation.inputs + d.test.inputs) > 1_000_000
+
+
+def test_a_field_over_the_limit_is_one_line(tmp_path):
+    from green.tasks.rows import MAX_FIELD_BYTES
+
+    p = tmp_path / "huge.csv"
+    p.write_text("text,label\n" + "x" * (MAX_FIELD_BYTES + 10) + ",a\n" + "".join(f"t{i},{'ab'[i % 2]}\n" for i in range(40)))
+    with pytest.raises(GreenError, match="not a readable CSV file") as err:
+        load(str(p))
+    assert "\n" not in str(err.value)
+
+
+def test_macro_f1_averages_over_classes_present():
+    """A class absent from the test split (in truth and prediction) must not count as F1 = 0."""
+    from green.tasks.base import Split
+
+    split = Split(["a", "b", "c", "d"], [0, 0, 1, 1])
+    metrics = TEXT.metrics([0, 0, 1, 1], split)  # label 2 exists in the task but not here
+    assert metrics == {"accuracy": 1.0, "macro_f1": 1.0}

@@ -91,6 +91,8 @@ def test_recipe_by_path(tmp_path):
         (VALID.replace("device: cpu", "device: cpu\n  runtime: torch"), "mine.yaml:8: evaluate.runtime: torch cannot run"),
         (VALID.replace("name: mine", "name: baseline"), "mine.yaml:1: name: 'baseline' is reserved"),
         (VALID.replace("name: mine", "name: " + "x" * 300), "mine.yaml:1: name: String should have at most 64"),
+        (VALID.replace("optimize: true}", "optimize: true, opset: 99999}"),
+         "mine.yaml:4: steps.0.export.opset: Input should be less than or equal to 20"),
     ],
 )
 def test_bad_recipes_name_key_and_line(tmp_path, text, expected):

@@ -50,14 +50,15 @@ def quantize_bnb(parent: Artifact, config: BnbConfig, ctx: StepContext) -> Artif
                     "about a GPU", ctx.device)
     from transformers import AutoConfig
 
+    from green.models import SAFE_LOAD
     from green.runtime.pytorch import LINEAR_SHAPES_KEY
     from green.tasks import get_task
 
-    if getattr(AutoConfig.from_pretrained(str(parent.path)), LINEAR_SHAPES_KEY, None):
+    if getattr(AutoConfig.from_pretrained(str(parent.path), trust_remote_code=False), LINEAR_SHAPES_KEY, None):
         raise GreenError("bnb cannot load a model pruned to different widths per layer",
                          "prune uniformly (uniform: true) before bnb, or export it to ONNX instead")
     model = get_task(parent.task).model_class().from_pretrained(
-        str(parent.path), quantization_config=bnb_quantization_config(config), device_map={"": ctx.device}
+        str(parent.path), quantization_config=bnb_quantization_config(config), device_map={"": ctx.device}, **SAFE_LOAD
     )
     model.save_pretrained(ctx.out_dir)
     copy_support_files(parent.path, ctx.out_dir)

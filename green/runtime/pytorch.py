@@ -63,13 +63,13 @@ def load_pretrained(path: str | Path, model_class: type, **kwargs):
     """
     from transformers import AutoConfig
 
-    from green.models import load_error
+    from green.models import SAFE_LOAD, load_error
 
     try:
-        config = AutoConfig.from_pretrained(str(path))
+        config = AutoConfig.from_pretrained(str(path), trust_remote_code=False)
         shapes = getattr(config, LINEAR_SHAPES_KEY, None)
         if not shapes:
-            return model_class.from_pretrained(str(path), **kwargs)
+            return model_class.from_pretrained(str(path), **SAFE_LOAD, **kwargs)
         return _load_reshaped(Path(path), model_class, config, shapes)
     except (OSError, ValueError, KeyError) as exc:
         raise load_error(str(path), exc) from None
@@ -146,9 +146,11 @@ def _semi_structured(model, device: str, options: RuntimeOptions) -> Runner:
 @register_loader("torch-bnb")
 def open_bnb(artifact, device: str, options: RuntimeOptions) -> Runner:
     """bitsandbytes places weights at load time; bf16 activations on a GPU, fp32 on a CPU."""
+    from green.models import SAFE_LOAD
+
     dtype = "bf16" if device.startswith("cuda") else "fp32"
     try:
-        model = _model_class(artifact).from_pretrained(str(artifact.path), device_map={"": device})
+        model = _model_class(artifact).from_pretrained(str(artifact.path), device_map={"": device}, **SAFE_LOAD)
     except (OSError, ValueError, KeyError) as exc:
         raise GreenError(f"could not load the bitsandbytes model in {artifact.path}: {str(exc).splitlines()[0][:200]}",
                          "run its recipe again") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +83,7 @@ class TextClassification(Task):
         """The pretrained encoder with a fresh classification head sized to the label set."""
         from transformers.utils import logging as hf_logging
 
-        from green.models import load_error
+        from green.models import SAFE_LOAD, load_error
 
         names = data.info["label_names"]
         verbosity = hf_logging.get_verbosity()
@@ -90,7 +91,7 @@ class TextClassification(Task):
         try:
             return self.model_class().from_pretrained(
                 model_ref, num_labels=len(names), id2label=dict(enumerate(names)),
-                label2id={n: i for i, n in enumerate(names)}, ignore_mismatched_sizes=True)
+                label2id={n: i for i, n in enumerate(names)}, ignore_mismatched_sizes=True, **SAFE_LOAD)
         except (OSError, ValueError, KeyError) as exc:
             raise load_error(model_ref, exc) from None
         finally:
@@ -149,8 +150,9 @@ def stratified_split(
 
 
 def _label_sort_key(name: str) -> tuple:
-    # Integer labels sort numerically ("2" before "10"); names alphabetically.
-    return (0, int(name), "") if name.lstrip("-").isdigit() else (1, 0, name)
+    # Integer labels sort numerically ("2" before "10"); names alphabetically. ASCII digits
+    # only: str.isdigit() accepts "²", which int() refuses.
+    return (0, int(name), "") if re.fullmatch(r"-?[0-9]{1,18}", name) else (1, 0, name)
 
 
 TEXT_CLASSIFICATION = register_task(TextClassification())

@@ -80,6 +80,11 @@ def read_hub(name: str, config: str | None = None, split: str = "train") -> tupl
             f"--data {name!r} is not a local file and the Hugging Face Hub is offline (HF_HUB_OFFLINE=1)",
             offline_choices,
         )
+    from green.models import hub_reachable
+
+    if not hub_reachable():  # else datasets retries for about a minute before failing
+        raise GreenError(f"--data {name!r} is not a local file and the Hugging Face Hub is unreachable (no network?)",
+                         offline_choices)
     try:
         import datasets
     except ImportError:
