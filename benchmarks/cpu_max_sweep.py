@@ -8,7 +8,9 @@ fine-tuning, exports it fused and quantizes it to dynamic int8, exactly cpu-max'
 steps. Each candidate is scored on the *validation* split (the test split stays unseen
 until the recipe is fixed) and its throughput at batch 32 on real lengths is measured
 interleaved with PyTorch fp32 eager. The chosen setting is the fastest whose validation
-accuracy is within 1.5 points of the baseline's. Results go to
+accuracy is within 1.0 point of the baseline's: the target allows 1.5 on the test split,
+and half a point is kept for the sampling noise between two splits of ~3,800 examples
+(a standard error of about 0.7 points each). Results go to
 benchmarks/results/cpu_max_sweep-<cpu>-<date>.json.
 """
 
@@ -34,6 +36,9 @@ from green.recipe import load_recipe  # noqa: E402
 from green.runtime import open_runner  # noqa: E402
 from green.workbench import Workbench  # noqa: E402
 
+#: Validation points a candidate may lose: the test target's 1.5 less a 0.5-point margin for split noise.
+ALLOWED_DROP_POINTS = 1.0
+
 
 def run_step(name: str, config, parent: Artifact, out: Path, wb: Workbench) -> Artifact:
     if Artifact.exists(out):
@@ -49,7 +54,7 @@ def run_step(name: str, config, parent: Artifact, out: Path, wb: Workbench) -> A
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", type=Path, required=True)
-    ap.add_argument("--grid", nargs="+", default=["0.5:0.5", "0.5:0.75", "0.75:0.75"])
+    ap.add_argument("--grid", nargs="+", default=["0.5:0.5", "0.5:0.75", "0.75:0.75", "0.75:0.875", "0.875:0.875"])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--window-s", type=float, default=3.0)
     ap.add_argument("--out", type=Path, default=None)
@@ -91,12 +96,13 @@ def main() -> None:
                      "throughput_vs_torch_fp32": ratio_summary(windows, tag, "torch-fp32"),
                      "heads_kept": art.lineage()[2].extra.get("heads_kept"),
                      "ffn_kept": art.lineage()[2].extra.get("ffn_kept")}
-    ok = {t: r for t, r in rows.items() if r["validation_points_vs_baseline"] >= -1.5}
+    ok = {t: r for t, r in rows.items() if r["validation_points_vs_baseline"] >= -ALLOWED_DROP_POINTS}
     chosen = max(ok, key=lambda t: ok[t]["throughput_vs_torch_fp32"]["median"]) if ok else None
     result = {**machine("cpu"), "what": "cpu-max pruning sweep after distillation (validation split, interleaved "
               "throughput vs PyTorch fp32 eager at batch 32)", "baseline_validation": base_val,
               "distilled": {"teacher_layers": student.params.get("teacher_layers"), "history": student.extra.get("history")},
-              "candidates": rows, "chosen": chosen, "windows": windows}
+              "allowed_validation_drop_points": ALLOWED_DROP_POINTS, "candidates": rows, "chosen": chosen,
+              "windows": windows}
     path = save("cpu_max_sweep", "cpu", result, args.out)
     print(f"\nbaseline validation {task.primary_metric}: {base_val:.4f}")
     for tag, r in rows.items():
