@@ -13,7 +13,7 @@ import warnings
 from green.artifacts import Artifact
 from green.evaluate.bench import BenchSettings, measure_energy, measure_latency
 from green.evaluate.energy import EnergyMeter, Measurement
-from green.evaluate.flops import efficiency
+from green.evaluate.flops import efficiency, efficiency_of
 from green.models import load_tokenizer
 from green.records import Record, build_record
 from green.runtime import Runner, RuntimeOptions, device_name, open_runner
@@ -57,6 +57,7 @@ def evaluate_artifact(
     region: str | None = None,
     idle: Measurement | None = None,
     baseline_run_energy_j: float | None = None,
+    max_length: int = 128,
 ) -> Record:
     """Measure ``artifact`` on ``device`` and return its record.
 
@@ -67,20 +68,35 @@ def evaluate_artifact(
 
     tokenizer = load_tokenizer(str(artifact.file("tokenizer")))
     test = data.test.head(max_test_rows)
-    enc = task.encode(tokenizer, test.inputs, 128)
+    enc = task.encode(tokenizer, test.inputs, max_length)
     runner = open_runner(artifact, device, runtime_options(recipe))
+    # Generation settings (beams, lengths): the artifact's generation_config, then the recipe's overrides.
+    generation = task.inference_settings(artifact.path, (recipe.get("evaluate") or {}).get("generation"))
+    gen_kwargs = {"generation": generation} if task.generative else {}
 
     with progress_bar() as bar:
         bar_task = bar.add_task(f"{task.primary_metric} ({recipe['name']})", total=len(test))
         preds = task.predict(runner, enc, 64, progress=lambda n: bar.update(bar_task, advance=n),
-                             multiple_of=settings.pad_multiple)
+                             multiple_of=settings.pad_multiple, **gen_kwargs)
     metrics = task.metrics(preds, test)
-    bench_enc = task.encode(tokenizer, test.inputs[: settings.max_rows], 128)
+    bench_enc = task.encode(tokenizer, test.inputs[: settings.max_rows], max_length)
     placement = audit(runner, bench_enc, settings, recipe["name"], device)
-    latency = measure_latency(runner, bench_enc, settings.latency_samples, multiple_of=settings.pad_multiple)
-    if idle is None:
-        idle = meter.idle_power_w(settings.idle_s)
-    energy = measure_energy(runner, bench_enc, meter, settings, idle=idle)
+    if task.generative:
+        from green.evaluate.generation import measure_generation, measure_generation_latency
+
+        latency = measure_generation_latency(runner, bench_enc, generation, settings.latency_samples,
+                                             multiple_of=settings.pad_multiple)
+        if idle is None:
+            idle = meter.idle_power_w(settings.idle_s)
+        energy = measure_generation(runner, bench_enc, meter, settings, generation, idle=idle)
+        eff = efficiency_of(task.flops_per_inference(artifact.flops, energy), (artifact.flops or {}).get("basis", ""),
+                            energy["per_inference_j"], device_name(device))
+    else:
+        latency = measure_latency(runner, bench_enc, settings.latency_samples, multiple_of=settings.pad_multiple)
+        if idle is None:
+            idle = meter.idle_power_w(settings.idle_s)
+        energy = measure_energy(runner, bench_enc, meter, settings, idle=idle)
+        eff = efficiency(artifact.flops, energy["batch_shapes"], energy["per_inference_j"], device_name(device))
     energy["idle"] = idle.to_dict()
     return build_record(
         kind="evaluation",
@@ -97,13 +113,15 @@ def evaluate_artifact(
         versions=package_versions(),
         run_steps=run_energy,
         placement=placement,
-        efficiency=efficiency(artifact.flops, energy["batch_shapes"], energy["per_inference_j"], device_name(device)),
+        efficiency=eff,
         sequence_policy=enc.policy(),
         notes=[n for a in reversed(artifact.lineage()) for n in a.extra.get("notes", [])]
         + runner.describe().get("notes", []),
         country=country,
         region=region,
         baseline_run_energy_j=baseline_run_energy_j,
+        generation=generation or None,
+        reference=task.reference(data, test),
     )
 
 

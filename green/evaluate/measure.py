@@ -15,7 +15,7 @@ from green.carbon import grams_co2e
 from green.evaluate.bench import BenchSettings, measure_energy, measure_latency
 from green.evaluate.energy import EnergyMeter
 from green.evaluate.evaluation import device_info, package_versions
-from green.evaluate.flops import efficiency
+from green.evaluate.flops import efficiency, efficiency_of
 from green.models import load_tokenizer
 from green.records import Record, build_record
 from green.runtime import device_name, open_runner
@@ -44,6 +44,8 @@ def measure_artifact(
     tokenizer = load_tokenizer(str(artifact.file("tokenizer")))
     runner = open_runner(artifact, device)
     real = task.encode(tokenizer, data.test.inputs[: settings.max_rows], 128)
+    # Generative tasks: one inference is one whole generation, with the settings evaluation uses.
+    generation = task.inference_settings(artifact.path, (recipe.get("evaluate") or {}).get("generation"))
     idle = meter.idle_power_w(settings.idle_s)
     cells = []
     shapes = [(None, real)] if not grid_lengths else [
@@ -51,17 +53,29 @@ def measure_artifact(
     ]
     for length, enc in shapes:
         for b in batch_sizes:
-            e = measure_energy(runner, enc, meter, replace(settings, batch_size=b), idle=idle)
+            if task.generative:
+                from green.evaluate.generation import measure_generation
+
+                e = measure_generation(runner, enc, meter, replace(settings, batch_size=b), generation, idle=idle)
+            else:
+                e = measure_energy(runner, enc, meter, replace(settings, batch_size=b), idle=idle)
             per = e["per_inference_j"]
             cells.append({
                 "batch_size": b,
                 "seq_len": length or "real",
-                **{k: v for k, v in e.items() if k not in ("batch_shapes",)},
+                **{k: v for k, v in e.items() if k not in ("batch_shapes", "generation_shapes")},
                 "wh_per_million": per * 1e6 / 3600 if per is not None else None,
                 "gco2e_per_million": grams_co2e(per * 1e6, country, region) if per is not None else None,
-                "efficiency": efficiency(artifact.flops, e["batch_shapes"], per, device_name(device)),
+                "efficiency": efficiency_of(task.flops_per_inference(artifact.flops, e),
+                                            (artifact.flops or {}).get("basis", ""), per, device_name(device))
+                if task.generative else efficiency(artifact.flops, e["batch_shapes"], per, device_name(device)),
             })
-    latency = measure_latency(runner, real, settings.latency_samples)
+    if task.generative:
+        from green.evaluate.generation import measure_generation_latency
+
+        latency = measure_generation_latency(runner, real, generation, settings.latency_samples)
+    else:
+        latency = measure_latency(runner, real, settings.latency_samples)
     first = dict(cells[0], idle=idle.to_dict())
     return build_record(
         kind="measurement",
@@ -72,6 +86,7 @@ def measure_artifact(
         device=device_info(device, runner, artifact.target_device if artifact.target_device != "any" else None),
         energy={k: v for k, v in first.items() if k not in ("efficiency", "wh_per_million", "gco2e_per_million",
                                                              "seq_len")},
+        generation=generation or None,
         latency=latency,
         settings=settings.to_dict() | {"batch_sizes": batch_sizes, "grid_lengths": grid_lengths},
         versions=package_versions(),

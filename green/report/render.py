@@ -31,6 +31,16 @@ def _payback_label(e: dict) -> str:
     return fmt(e["payback_inferences"], ".3g", "-")
 
 
+def unit(entries: list[dict]) -> str:
+    """What one inference is, in the report's words: "summary" for generation, else "inference"."""
+    u = entries[0].get("inference_unit") if entries else None
+    return u if u and u != "sequence" else "inference"
+
+
+def _plural(word: str) -> str:
+    return word[:-1] + "ies" if word.endswith("y") else word + "s"
+
+
 def metric_columns(entries: list[dict]) -> list[str]:
     """The primary metric first, then the task's other metrics, as the records name them."""
     if not entries:
@@ -42,7 +52,7 @@ def metric_columns(entries: list[dict]) -> list[str]:
 
 def headers(entries: list[dict]) -> list[str]:
     return ["recipe", "device", *metric_columns(entries), "size MB", "latency p50/p95 ms (b=1)", "per s",
-            "mJ/inference (source)", "vs baseline", "gCO2e per M", "run J", "payback (inferences)"]
+            f"mJ/{unit(entries)} (source)", "vs baseline", "gCO2e per M", "run J", f"payback ({_plural(unit(entries))})"]
 
 
 def table_rows(entries: list[dict]) -> list[list[str]]:
@@ -114,11 +124,11 @@ def plot_pareto(entries: list[dict], png: Path, html_path: Path, notes: list[str
     ax.xaxis.set_major_formatter(matplotlib.ticker.LogFormatter(labelOnlyBase=False))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
     ax.margins(x=0.15, y=0.1)
-    ax.set_xlabel("total energy per inference (mJ, log scale)")
+    ax.set_xlabel(f"total energy per {unit(entries)} (mJ, log scale)")
     ax.set_ylabel(f"test {metric}")
     sources = sorted({e["energy_source"] for e in entries})
     estimated = any(e["energy_estimate"] for e in entries)
-    ax.set_title(f"{metric} vs energy per inference (star = baseline, bar = repeat spread"
+    ax.set_title(f"{metric} vs energy per {unit(entries)} (star = baseline, bar = repeat spread"
                  + (", hollow = estimate)" if estimated else ")"), fontsize=10)
     fig.text(0.01, 0.01, "energy source: " + ", ".join(sources), fontsize=7, color="gray")
     ax.grid(True, which="both", alpha=0.3)
