@@ -28,7 +28,7 @@ def machine_options(f):
 def task_options(f):
     """Options that define the baseline task (used by train, and by compress when it must train)."""
     f = click.option("--seed", type=int, default=42, show_default=True, help="Seed for the split and training.")(f)
-    f = click.option("--quick", is_flag=True, help="Smoke-run budget: 1,200 training rows, 1 epoch, 1,000 test rows.")(f)
+    f = click.option("--quick", is_flag=True, help="Smoke-run budget: one epoch on a few rows, a sample of the test split.")(f)
     f = click.option("--summary-column", default=None,
                      help="Summary column of --data for --task summarization (default: summary; cnn_dailymail: highlights).")(f)
     f = click.option("--label-column", default=None, help="Label column of --data (default: label; embedded: sentiment).")(f)

@@ -254,6 +254,29 @@ def test_onnx_generation_with_kv_cache_matches_pytorch(exported, tiny_bart_dir, 
     assert open_runner(exported["int8"], "cpu").generate(batch, settings).shape[0] == len(TEXTS)
 
 
+def test_fp16_export_of_every_part_runs_on_the_cpu_provider(exported, tiny_bart_dir, task, tmp_path):
+    """The fp16 recipe's export, checked where no GPU is: fp16 weights in each part, fp32 inputs, generation runs."""
+    import onnx
+
+    from green.compress import STEPS, StepContext
+    from green.compress.export import ExportConfig
+    from green.models import load_tokenizer
+    from green.runtime import open_runner
+    from green.workbench import Workbench
+
+    config = ExportConfig(optimize=True, optimization_level=0, for_gpu=True, fp16=True)
+    art = STEPS["export"].run(exported["torch"], config, StepContext(out_dir=tmp_path, device="cpu", task=task))
+    Workbench._complete(art, exported["torch"])
+    art.save()
+    for role in ("encoder", "decoder", "decoder_with_past"):
+        graph = onnx.load(str(art.file(role))).graph
+        assert {t.data_type for t in graph.initializer if t.dims and len(t.dims) == 2} == {onnx.TensorProto.FLOAT16}
+        assert all(i.type.tensor_type.elem_type != onnx.TensorProto.FLOAT16 for i in graph.input)
+    enc = task.encode(load_tokenizer(str(tiny_bart_dir)), TEXTS, 128)
+    ids = open_runner(art, "cpu").generate(enc.batch([0, 1]), {"num_beams": 2, "max_length": 12})
+    assert ids.shape[0] == 2 and ids[0, 0] == 101
+
+
 def test_generation_settings_come_from_the_model_and_the_recipe(exported, task):
     settings = task.inference_settings(exported["fp32"].path)
     assert settings["num_beams"] == 2 and settings["max_length"] == 12
@@ -327,6 +350,39 @@ def test_encoder_and_decoder_energy_add_up_to_the_total(exported, tiny_bart_dir,
         e["per_inference_j"] / split["generated_tokens_per_inference"], rel=0.3)
     assert all(steps <= 11 and rows <= 8 for rows, _, steps in e["generation_shapes"])
     assert task.flops_per_inference(task.count_flops(open_runner(exported["torch"], "cpu").model), e) > 0
+
+
+# -- distill-dec ---------------------------------------------------------------------------
+
+
+def test_student_keeps_the_encoder_and_alternating_decoder_layers(tiny_bart_dir, tmp_path):
+    import torch
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    from green.compress.distill_seq2seq import build_seq2seq_student, pick
+
+    torch.manual_seed(0)
+    teacher = BartForConditionalGeneration(BartConfig(vocab_size=200, d_model=16, encoder_layers=2, decoder_layers=4,
+                                                      encoder_attention_heads=2, decoder_attention_heads=2,
+                                                      encoder_ffn_dim=32, decoder_ffn_dim=32)).eval()
+    keep = pick("alternate", 4, "decoder")
+    assert keep == [1, 3] and pick("all", 2, "encoder") == [0, 1]
+    student = build_seq2seq_student(teacher, keep)
+    assert student.config.decoder_layers == 2 and student.config.encoder_layers == 2
+    for new, old in enumerate(keep):
+        assert torch.equal(student.model.decoder.layers[new].fc1.weight, teacher.model.decoder.layers[old].fc1.weight)
+        assert torch.equal(student.model.decoder.layers[new].encoder_attn.k_proj.weight,
+                           teacher.model.decoder.layers[old].encoder_attn.k_proj.weight)
+    for a, b in zip(student.model.encoder.parameters(), teacher.model.encoder.parameters()):
+        assert torch.equal(a, b)
+    # Saved and reloaded, it generates with its KV cache indexed by the new layer numbers.
+    student.save_pretrained(tmp_path)
+    again = BartForConditionalGeneration.from_pretrained(tmp_path).eval()
+    ids = torch.tensor([[0, 5, 6, 7, 2]])
+    with torch.no_grad():
+        assert torch.equal(again.generate(ids, max_length=8, num_beams=2), student.generate(ids, max_length=8, num_beams=2))
+    with pytest.raises(GreenError, match="do not exist"):
+        pick([0, 7], 4, "decoder")
 
 
 # -- recipes ------------------------------------------------------------------------------

@@ -8,9 +8,10 @@ the data, and optionally against the teacher's softened next-token distributions
 same summaries (``alpha`` > 0: the teacher's decoder runs per batch; vocabulary-sized
 outputs are too large to cache).
 
-With ``freeze_encoder`` (the default) the student's encoder stays the teacher's: it runs
-once per batch for both models and gets no gradients, which is what keeps the step in
-minutes on a 2-core CPU. The whole step is one energy window; payback counts it.
+With ``freeze_encoder`` (the default) the student's encoder layers stay the teacher's: the
+encoder runs once per batch without gradients (for both models when ``alpha`` > 0), which
+is what keeps the step in minutes on a 2-core CPU; the shared embeddings, which are also
+the output layer, keep training. The whole step is one energy window; payback counts it.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class Seq2SeqDistillConfig(StepConfig):
         "teacher decoder layers the student keeps: a list of indices, alternate (every other, ending with the "
         "last: 6 -> [1, 3, 5]) or all"))
     encoder_layers: Layers = Field(default="all", description="teacher encoder layers the student keeps")
-    freeze_encoder: bool = Field(default=True, description="keep the encoder (and shared embeddings) as the teacher's")
+    freeze_encoder: bool = Field(default=True, description="keep the encoder's layers as the teacher's (no gradients)")
     alpha: float = Field(default=0.0, ge=0, le=1, description=(
         "weight of KL to the teacher's next-token distributions (runs the teacher's decoder per batch); "
         "0: fine-tune on the data alone"))
@@ -107,9 +108,9 @@ class Seq2SeqStudentLoss:
         import torch
         import torch.nn.functional as F
 
+        if self.config.alpha <= 0:  # the task's own loss (a frozen encoder runs without gradients)
+            return self.task.loss(model, feed, self.targets[rows])
         labels = self.task.labels(model, self.targets[rows])
-        if self.config.alpha <= 0:
-            return model(input_ids=feed["input_ids"], attention_mask=feed["attention_mask"], labels=labels).loss
         mask = feed["attention_mask"]
         if self.shared_encoder:  # the student's encoder is the teacher's: run it once for both
             with torch.no_grad():
