@@ -31,7 +31,9 @@ def task_options(f):
     """Options that define the baseline task (used by train, and by compress when it must train)."""
     f = click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=42, show_default=True,
                      help="Seed for the split and training.")(f)
-    f = click.option("--quick", is_flag=True, help="Smoke-run budget: 1,200 training rows, 1 epoch, 1,000 test rows.")(f)
+    f = click.option("--quick", is_flag=True, help="Smoke-run budget: one epoch on a few rows, a sample of the test split.")(f)
+    f = click.option("--summary-column", default=None,
+                     help="Summary column of --data for --task summarization (default: summary; cnn_dailymail: highlights).")(f)
     f = click.option("--label-column", default=None, help="Label column of --data (default: label; embedded: sentiment).")(f)
     f = click.option("--text-column", default=None, help="Text column of --data (default: text).")(f)
     f = click.option("--data", default="embedded", show_default=True,
@@ -80,8 +82,11 @@ def _print_records(records, only: set[str] | None = None, entries: list[dict] | 
     stdout.print(results(summarize(records) if entries is None else entries, records, stdout.width, only))
 
 
-def _columns(text_column: str | None, label_column: str | None) -> dict:
-    return {"text": text_column, "label": label_column}
+def _columns(text_column: str | None, label_column: str | None, summary_column: str | None = None) -> dict:
+    columns = {"text": text_column, "label": label_column}
+    if summary_column is not None:
+        columns["summary"] = summary_column
+    return columns
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -93,13 +98,25 @@ def cli() -> None:
 @cli.command()
 @task_options
 @machine_options
-def train(task_name, model, data, text_column, label_column, quick, seed, workdir, device, country, region) -> None:
+def train(task_name, model, data, text_column, label_column, summary_column, quick, seed, workdir, device, country,
+          region) -> None:
     """Fine-tune and evaluate the baseline in WORKDIR."""
     wb = _workbench(workdir, device, country, region)
-    record = wb.train(model=model, data=data, columns=_columns(text_column, label_column), quick=quick, seed=seed,
-                      task=task_name)
+    record = wb.train(model=model, data=data, columns=_columns(text_column, label_column, summary_column), quick=quick,
+                      seed=seed, task=task_name)
     _print_records([record])
+    _print_reference(record)
     click.echo(f"record: {record.file}")
+
+
+def _print_reference(record) -> None:
+    """The task's trivial reference (lead-N for summaries) beside the baseline, on the same test rows."""
+    ref = record.reference
+    if not ref:
+        return
+    metric = record.task.primary_metric
+    click.echo(f"{metric} on {ref.get('rows')} test rows: baseline {record.primary_value:.4f}, "
+               f"reference {ref['name']} ({ref.get('description', '')}) {ref['metrics'].get(metric, float('nan')):.4f}")
 
 
 @cli.command()
@@ -107,17 +124,17 @@ def train(task_name, model, data, text_column, label_column, quick, seed, workdi
               help="Built-in recipe name (see `green recipes list`) or a recipe YAML path; repeatable.")
 @task_options
 @machine_options
-def compress(recipes, task_name, model, data, text_column, label_column, quick, seed, workdir, device, country,
-             region) -> None:
+def compress(recipes, task_name, model, data, text_column, label_column, summary_column, quick, seed, workdir, device,
+             country, region) -> None:
     """Apply RECIPE(s) to the baseline (trained first if WORKDIR has none) and evaluate each."""
     wb = _workbench(workdir, device, country, region)
     for r in recipes:
-        wb.plan(r)  # every recipe is validated and placed before any work starts
+        wb.plan(r, task=task_name)  # every recipe is validated and placed before any work starts
     done = []
     with wb.writing("compress"):  # one lock for all the recipes
         for r in recipes:
             done.append(wb.compress(r, quick=quick, model=model, data=data,
-                                    columns=_columns(text_column, label_column), seed=seed, task=task_name))
+                                    columns=_columns(text_column, label_column, summary_column), seed=seed, task=task_name))
     from green.records import load_records
 
     # Only what this run made (and its baseline); `green report` prints the whole table.

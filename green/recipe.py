@@ -41,6 +41,8 @@ class EvaluateSettings(BaseModel):
     cuda_graphs: bool = Field(default=False, description="ONNX Runtime on CUDA: replay captured CUDA graphs per shape")
     semi_structured: bool = Field(default=False, description=(
         "PyTorch on CUDA: run 2:4-sparse weights on semi-structured sparse kernels (Ampere and newer)"))
+    generation: dict[str, Any] | None = Field(default=None, description=(
+        "tasks that generate (summarization): settings over the model's generation_config, checked by the task"))
 
 
 class RecipeStep(BaseModel):

@@ -123,6 +123,23 @@ class Paired(BaseModel):
     reference_windows: list[dict] = Field(default_factory=list)
 
 
+class EnergySplit(BaseModel):
+    """Generative tasks: one output's energy between the encoder (measured alone, same batches) and the decoder."""
+
+    model_config = ConfigDict(extra="allow")
+
+    encoder_per_inference_j: float | None = None
+    decoder_per_inference_j: float | None = None
+    encoder_share: float | None = None
+    per_generated_token_j: float | None = None
+    decoder_per_generated_token_j: float | None = None
+    dynamic_encoder_per_inference_j: float | None = None
+    generated_tokens_per_inference: float | None = None
+    input_tokens_per_inference: float | None = None
+    encoder_windows: list[dict] = Field(default_factory=list)
+    method: str | None = None
+
+
 class Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -174,6 +191,12 @@ class Record(BaseModel):
     cells: list[dict] | None = None
     #: What the numbers mean beyond themselves (sparsity on dense kernels, a fallback, ...).
     notes: list[str] = Field(default_factory=list)
+    #: Generative tasks: the generation settings every output was made with (model's config + recipe).
+    generation: dict | None = None
+    #: Generative tasks: the encoder/decoder split of energy per output, and energy per generated token.
+    energy_split: EnergySplit | None = None
+    #: A trivial predictor's metrics on the same test rows (lead-N for summaries), when the task has one.
+    reference: dict | None = None
     versions: dict[str, str | None] = Field(default_factory=dict)
     #: Where the record was read from (set on load, not stored).
     file: str | None = Field(default=None, exclude=True)
@@ -213,6 +236,8 @@ def build_record(
     baseline_run_energy_j: float | None = None,
     notes: list[str] | None = None,
     paired: dict | None = None,
+    generation: dict | None = None,
+    reference: dict | None = None,
 ) -> Record:
     """Assemble and validate a record. ``energy`` is the benchmark's result at the throughput batch.
 
@@ -258,7 +283,7 @@ def build_record(
         placement=placement,
         efficiency=efficiency,
         energy={
-            **{k: v for k, v in energy.items() if k != "batch_shapes"},
+            **{k: v for k, v in energy.items() if k not in ("batch_shapes", "generation_shapes", "split", "generation")},
             "pareto_uses": "total",
             "wh_per_million": per_inf * 1e6 / 3600.0 if per_inf is not None else None,
             "gco2e_per_million": grams_co2e(per_inf * 1e6, country, region) if per_inf is not None else None,
@@ -277,6 +302,9 @@ def build_record(
         cells=cells,
         notes=list(notes or []),
         versions=versions,
+        generation=generation,
+        energy_split=EnergySplit(**energy["split"]) if energy.get("split") else None,
+        reference=reference,
     )
 
 

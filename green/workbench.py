@@ -121,7 +121,6 @@ class Workbench:
               quick: bool = False, seed: int = 42, task: str = DEFAULT_TASK) -> Record:
         """Fine-tune and evaluate the baseline; returns its record."""
         from green.models import load_tokenizer, resolve_model
-        from green.training import choose_budget
 
         self._refuse_second_baseline()
         # Validate everything before the first byte is written.
@@ -133,7 +132,7 @@ class Workbench:
         spec = DataSpec(data, dict(columns or {}), seed)
         task_data = task_obj.load_data(spec)
         device = resolve_device(self.device_option)
-        budget = choose_budget(device, quick)
+        budget = task_obj.budget(device, quick)
         load_tokenizer(model_ref)  # a model without a tokenizer fails here, not after training
         with self.writing("train"):
             self._refuse_second_baseline()  # another command may have trained one meanwhile
@@ -169,6 +168,7 @@ class Workbench:
             "seed": seed,
             "budget": budget.name,
             "max_test_rows": budget.max_test_rows,
+            "max_length": budget.max_length,
             "quick": quick,
             "fingerprint": task_data.fingerprint,
         })
@@ -197,7 +197,7 @@ class Workbench:
     # -- compress ------------------------------------------------------------------------
     def compress(self, recipe: str, quick: bool = False, **train_kwargs) -> Record:
         """Run a recipe on the baseline (training it first if needed) and evaluate the result."""
-        spec, device, intended = self.plan(recipe)  # a bad recipe fails before any training
+        spec, device, intended = self.plan(recipe, task=train_kwargs.get("task"))  # fails before any training
         self._check_grid()
         with self.writing("compress"):
             self.ensure_baseline(quick=quick, **train_kwargs)
@@ -249,11 +249,23 @@ class Workbench:
         if artifact.flops is None:
             artifact.flops = parent.flops
 
-    def plan(self, recipe: str):
-        """Validate a recipe and decide where it runs, without touching the workdir."""
+    def plan(self, recipe: str, task: str | None = None):
+        """Validate a recipe for the workdir's task (or ``task`` when there is none yet) and decide where it runs.
+
+        Touches nothing in the workdir.
+        """
+        from green.compress import kind_problem
         from green.recipe import load_recipe
 
         spec = load_recipe(recipe)
+        task_obj = self.task() if self.task_file.is_file() else get_task(task or DEFAULT_TASK)
+        problem = kind_problem([(s.name, s.config) for s in spec.steps], task_obj.model_kind)
+        if problem:
+            index, works_on = problem
+            raise GreenError(
+                f"recipe {spec.name!r}: step {index + 1} ({spec.steps[index].name}) works on {works_on}, "
+                f"not on the {task_obj.name} task's {task_obj.model_kind} model",
+                f"pick a recipe for {task_obj.name}: {', '.join(recipes_for(task_obj.model_kind)) or 'none built in'}")
         device, intended = self._placement(spec)
         return spec, device, intended
 
@@ -300,7 +312,8 @@ class Workbench:
                                     (recipe.get("evaluate") or {}).get("batch_size"))
         record = evaluate_artifact(
             artifact, recipe, self.task(), self.task_data(), device, self.meter(device), settings,
-            max_test_rows=spec.get("max_test_rows"), intended_device=intended, run_energy=run_energy,
+            max_test_rows=spec.get("max_test_rows"), max_length=spec.get("max_length") or 128,
+            intended_device=intended, run_energy=run_energy,
             country=self.country, region=self.region,
             baseline_run_energy_j=Artifact.load(self.baseline_dir).energy.get("joules"),
             reference=reference,
@@ -421,6 +434,19 @@ class Workbench:
         with self.writing("doctor --clean"):
             findings = diagnose(self.workdir)
             return findings, remove(findings), None
+
+
+def recipes_for(kind: str) -> list[str]:
+    """Built-in recipes whose every step works on models of ``kind``."""
+    from green.compress import kind_problem
+    from green.recipe import builtin_names, load_recipe
+
+    names = []
+    for name in builtin_names():
+        spec = load_recipe(name)
+        if kind_problem([(s.name, s.config) for s in spec.steps], kind) is None:
+            names.append(name)
+    return names
 
 
 def _absolute_data(data: str) -> str:

@@ -1,4 +1,12 @@
-"""Export a PyTorch model to ONNX through optimum-onnx, optionally with ORT's optimizer."""
+"""Export a PyTorch model to ONNX through optimum-onnx, optionally with ORT's optimizer.
+
+An encoder-only model becomes one file (role ``model``, format ``onnx``). A
+sequence-to-sequence model is exported with its KV cache (the task's export name, e.g.
+``text2text-generation-with-past``) as three files by role: ``encoder``, ``decoder`` (the
+first step) and ``decoder_with_past`` (every later step, fed the cached keys and values);
+format ``onnx-seq2seq``. optimum's merged decoder (both decoders behind an If node) is not
+made: ONNX Runtime's quantizer does not reach into If branches, so it would stay fp32.
+"""
 
 from __future__ import annotations
 
@@ -29,8 +37,8 @@ class ExportConfig(StepConfig):
     fuse_attention: bool = Field(default=True, description="let the optimizer fuse attention (off: for comparisons)")
 
 
-@register_step("export", ExportConfig, "PyTorch -> ONNX (optimum-onnx), with optional ORT fusions",
-               takes="torch", gives="onnx")
+@register_step("export", ExportConfig, "PyTorch -> ONNX (optimum-onnx), with optional ORT fusions; "
+               "encoder-decoder models with their KV cache", takes="torch", gives="onnx", kinds=("encoder", "seq2seq"))
 def export_onnx(parent: Artifact, config: ExportConfig, ctx: StepContext) -> Artifact:
     if config.fp16 and not config.optimize:
         raise GreenError("export: fp16 is applied by the optimizer", "set optimize: true with fp16: true")
@@ -40,6 +48,8 @@ def export_onnx(parent: Artifact, config: ExportConfig, ctx: StepContext) -> Art
     from green.tasks import get_task
 
     task = get_task(parent.task)
+    if task.model_kind == "seq2seq":
+        return export_seq2seq(parent, config, ctx, task)
     # Export from the loaded module, not from the folder: a model pruned to different widths
     # per layer only loads through green's loader, and the graph must carry its real shapes.
     model = load_pretrained(parent.path, task.model_class()).eval()
@@ -78,6 +88,61 @@ def export_onnx(parent: Artifact, config: ExportConfig, ctx: StepContext) -> Art
         step="export",
         files={"model": model_file, **support_roles(ctx.out_dir)},
         params=config.model_dump(),
+        parent=str(parent.path),
+        flops=parent.flops,
+        extra={"fused_ops": fusions} if fusions else {},
+    )
+
+
+#: optimum's file names for the parts of an encoder-decoder, by green's role names.
+SEQ2SEQ_PARTS = {"encoder": "encoder_model.onnx", "decoder": "decoder_model.onnx",
+                 "decoder_with_past": "decoder_with_past_model.onnx"}
+
+
+def export_seq2seq(parent: Artifact, config: ExportConfig, ctx: StepContext, task) -> Artifact:
+    """Encoder, decoder and decoder-with-past ONNX files (KV cache), each optimized when asked."""
+    from optimum.exporters.onnx import onnx_export_from_model
+
+    from green.runtime.pytorch import load_pretrained
+
+    model = load_pretrained(parent.path, task.model_class()).eval()
+    raw_dir = ctx.out_dir / "raw" if config.optimize else ctx.out_dir
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            onnx_export_from_model(model, output=raw_dir, task=task.export_task, opset=config.opset, device="cpu",
+                                   do_validation=False, no_post_process=True)
+        except (ValueError, RuntimeError, KeyError) as exc:
+            raise GreenError(f"export to ONNX failed: {str(exc).strip().splitlines()[0][:200]}",
+                             "check the export settings (opset) in the recipe") from None
+    missing = [f for f in SEQ2SEQ_PARTS.values() if not (raw_dir / f).is_file()]
+    if missing:
+        raise GreenError(f"export made no {', '.join(missing)} (task {task.export_task})",
+                         "export a model with a KV cache (use_cache), e.g. BART")
+    files = dict(SEQ2SEQ_PARTS)
+    fusions: dict = {}
+    if config.optimize:
+        from optimum.onnxruntime import ORTOptimizer
+        from optimum.onnxruntime.configuration import OptimizationConfig
+
+        copy_support_files(parent.path, raw_dir)
+        opt = OptimizationConfig(
+            optimization_level=config.optimization_level, optimize_for_gpu=config.for_gpu, fp16=config.fp16,
+            disable_attention_fusion=not config.fuse_attention,
+        )
+        ORTOptimizer.from_pretrained(raw_dir, file_names=list(SEQ2SEQ_PARTS.values())).optimize(
+            save_dir=ctx.out_dir, optimization_config=opt)
+        shutil.rmtree(raw_dir)
+        files = {role: name.replace(".onnx", "_optimized.onnx") for role, name in SEQ2SEQ_PARTS.items()}
+        fusions = {role: fused_op_counts(ctx.out_dir / name) for role, name in files.items()}
+    copy_support_files(parent.path, ctx.out_dir)
+    return Artifact(
+        path=ctx.out_dir,
+        format="onnx-seq2seq",
+        task=parent.task,
+        step="export",
+        files={**files, **support_roles(ctx.out_dir)},
+        params=config.model_dump() | {"kv_cache": True, "export_task": task.export_task},
         parent=str(parent.path),
         flops=parent.flops,
         extra={"fused_ops": fusions} if fusions else {},

@@ -1,4 +1,9 @@
-"""Quantize an ONNX model with ONNX Runtime's quantizer."""
+"""Quantize an ONNX model with ONNX Runtime's quantizer.
+
+A composite artifact (an encoder-decoder's encoder, decoder and decoder-with-past) has
+every ONNX part quantized the same way, each on its own (as Olive applies a pass per
+component); the result keeps the parent's roles and format.
+"""
 
 from __future__ import annotations
 
@@ -49,39 +54,50 @@ def static_after_fused(config: QuantizeConfig, earlier: list) -> tuple[str, str]
     return None
 
 
-@register_step("quantize", QuantizeConfig, "ONNX Runtime int8 quantization (dynamic, or static QDQ with calibration)",
-               takes="onnx", gives="onnx", check=static_after_fused)
+def _kinds(config: QuantizeConfig) -> tuple[str, ...]:
+    # Static calibration feeds one graph with the task's inputs; a decoder's step inputs are another matter.
+    return ("encoder", "seq2seq") if config.method == "dynamic-int8" else ("encoder",)
+
+
+@register_step("quantize", QuantizeConfig, "ONNX Runtime int8 quantization (dynamic, or static QDQ with calibration), "
+               "of every ONNX part", takes="onnx", gives="onnx", check=static_after_fused, kinds=_kinds)
 def quantize_onnx(parent: Artifact, config: QuantizeConfig, ctx: StepContext) -> Artifact:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from green.artifacts import atomic_write_json
 
-    source = parent.file("model")
-    model_file = source.name.replace(".onnx", "_quantized.onnx")
+    parts = parent.model_files
+    if config.method != "dynamic-int8" and set(parts) != {"model"}:
+        raise GreenError(f"{config.method} calibrates a single-graph model, not {', '.join(parts)}",
+                         "use method: dynamic-int8 for encoder-decoder models")
     # Fused contrib ops (Attention, SkipLayerNormalization) defeat ONNX shape inference;
     # their outputs are float32, so say so instead of failing.
     extra = {"DefaultTensorType": onnx.TensorProto.FLOAT}
-    if config.method == "dynamic-int8":
-        quantize_dynamic(
-            source,
-            ctx.out_dir / model_file,
-            op_types_to_quantize=config.operators or DYNAMIC_INT8_OPS,
-            per_channel=config.per_channel,
-            weight_type=QuantType.QInt8,
-            extra_options=extra,
-        )
-    else:
-        _quantize_static(parent, config, ctx, ctx.out_dir / model_file, extra)
+    files = {}
+    for role, name in parts.items():
+        source = parent.path / name
+        files[role] = source.name.replace(".onnx", "_quantized.onnx")
+        if config.method == "dynamic-int8":
+            quantize_dynamic(
+                source,
+                ctx.out_dir / files[role],
+                op_types_to_quantize=config.operators or DYNAMIC_INT8_OPS,
+                per_channel=config.per_channel,
+                weight_type=QuantType.QInt8,
+                extra_options=extra,
+            )
+        else:
+            _quantize_static(parent, config, ctx, ctx.out_dir / files[role], extra)
     # The settings that made the model, saved beside it (as optimum's ort_config.json).
     atomic_write_json(ctx.out_dir / "quantize_config.json", config.model_dump() | {"weight_type": "QInt8"})
     copy_support_files(parent.path, ctx.out_dir)
     return Artifact(
         path=ctx.out_dir,
-        format="onnx",
+        format=parent.format,
         task=parent.task,
         step="quantize",
-        files={"model": model_file, **support_roles(ctx.out_dir)},
+        files={**files, **support_roles(ctx.out_dir)},
         params=config.model_dump(),
         parent=str(parent.path),
         flops=parent.flops,

@@ -59,6 +59,12 @@ ChainCheck = Callable[[StepConfig, list[tuple[str, StepConfig]]], "tuple[str, st
 FORMAT_WORDS = {"torch": "a PyTorch model", "onnx": "an ONNX model", "torch-bnb": "a bitsandbytes PyTorch model"}
 
 
+#: The model shapes a step works on, given its config: a tuple, or a function of the config.
+Kinds = "tuple[str, ...] | Callable[[StepConfig], tuple[str, ...]]"
+#: What each model kind is, in words.
+KIND_WORDS = {"encoder": "encoder-only (BERT-family) models", "seq2seq": "encoder-decoder (BART-family) models"}
+
+
 @dataclass(frozen=True)
 class Step:
     name: str
@@ -68,23 +74,40 @@ class Step:
     takes: tuple[str, ...]
     gives: str
     check: ChainCheck | None = None
+    kinds: Kinds = ("encoder",)
+
+    def works_on(self, config: StepConfig) -> tuple[str, ...]:
+        return self.kinds(config) if callable(self.kinds) else tuple(self.kinds)
 
 
 STEPS: dict[str, Step] = {}
 
 
 def register_step(name: str, config_cls: type[StepConfig], summary: str, *, takes: str | tuple[str, ...],
-                  gives: str, check: ChainCheck | None = None) -> Callable[[StepFn], StepFn]:
-    """Register a step under ``name``: it runs on artifacts of format ``takes`` and makes one of ``gives``."""
+                  gives: str, check: ChainCheck | None = None, kinds: Kinds = ("encoder",)) -> Callable[[StepFn], StepFn]:
+    """Register a step under ``name``: it runs on artifacts of format ``takes`` and makes one of ``gives``.
+
+    ``kinds`` names the model shapes it works on (``encoder``, ``seq2seq``; see ``Task.model_kind``),
+    or is a function of the step's config that says so.
+    """
 
     def wrap(fn: StepFn) -> StepFn:
         if name in STEPS:
             raise ValueError(f"step {name!r} is registered twice")
         STEPS[name] = Step(name, config_cls, fn, summary, (takes,) if isinstance(takes, str) else tuple(takes),
-                           gives, check)
+                           gives, check, kinds)
         return fn
 
     return wrap
+
+
+def kind_problem(steps: list[tuple[str, StepConfig]], kind: str) -> tuple[int, str] | None:
+    """The first step that does not work on models of ``kind``: (index, what it works on); None when all do."""
+    for i, (name, config) in enumerate(steps):
+        kinds = STEPS[name].works_on(config)
+        if kind not in kinds:
+            return i, " and ".join(KIND_WORDS.get(k, k) for k in kinds)
+    return None
 
 
 def chain_problem(steps: list[tuple[str, StepConfig]], start: str = "torch") -> tuple[int, str, str] | None:

@@ -319,16 +319,23 @@ def measure_energy(
     label: str = "energy",
 ) -> dict:
     """Energy per inference, CPU-seconds per inference and throughput at ``settings.batch_size``."""
+    return measure_workload(prepare_workload(label, runner, encoded, settings), meter, settings, idle)
+
+
+def measure_workload(workload: Workload, meter: EnergyMeter, settings: BenchSettings,
+                     idle: Measurement | None = None, window_prefix: str = "bench", plan: bool = True) -> dict:
+    """:func:`measure_energy` for a prepared workload (``plan=False`` keeps its ``pass_batches``)."""
     from green.progress import progress_bar
 
-    workload = prepare_workload(label, runner, encoded, settings)
+    label = workload.name
     min_s = max(settings.min_window_s, meter.min_window_s)
-    plan_passes([workload], min_s)
+    if plan:
+        plan_passes([workload], min_s)
     with progress_bar() as bar:
         progress = WindowProgress(bar, f"{label}: energy windows (s)", min_s, settings.repeats)
 
         def one(i: int) -> Window:
-            w = run_window(meter, f"bench-b{settings.batch_size}-{i}", workload, min_s, progress.advance)
+            w = run_window(meter, f"{window_prefix}-b{settings.batch_size}-{i}", workload, min_s, progress.advance)
             progress.unit_done()
             return w
 

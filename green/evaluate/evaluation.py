@@ -11,10 +11,11 @@ import platform
 import warnings
 
 from green.artifacts import Artifact
-from green.evaluate.bench import BenchSettings, measure_energy, measure_latency, prepare_workload, warn_if_contended
+from green.evaluate.bench import BenchSettings, measure_latency
 from green.evaluate.energy import EnergyMeter, Measurement
-from green.evaluate.paired import Reference, measure_paired, warn_if_unsettled
-from green.evaluate.flops import efficiency
+from green.evaluate.cell import measure_cell
+from green.evaluate.flops import efficiency, efficiency_of
+from green.evaluate.paired import Reference
 from green.models import load_tokenizer
 from green.records import Record, build_record
 from green.runtime import Runner, RuntimeOptions, device_name, open_runner
@@ -59,6 +60,7 @@ def evaluate_artifact(
     idle: Measurement | None = None,
     baseline_run_energy_j: float | None = None,
     reference: Reference | None = None,
+    max_length: int = 128,
 ) -> Record:
     """Measure ``artifact`` on ``device`` and return its record.
 
@@ -71,34 +73,42 @@ def evaluate_artifact(
 
     tokenizer = load_tokenizer(str(artifact.file("tokenizer")))
     test = data.test.head(max_test_rows)
-    enc = task.encode(tokenizer, test.inputs, 128)
+    enc = task.encode(tokenizer, test.inputs, max_length)
     runner = open_runner(artifact, device, runtime_options(recipe))
+    # Generation settings (beams, lengths): the artifact's generation_config, then the recipe's overrides.
+    generation = task.inference_settings(artifact.path, (recipe.get("evaluate") or {}).get("generation"))
+    gen_kwargs = {"generation": generation} if task.generative else {}
 
     with progress_bar() as bar:
         bar_task = bar.add_task(f"{task.primary_metric} ({recipe['name']})", total=len(test))
         preds = task.predict(runner, enc, 64, progress=lambda n: bar.update(bar_task, advance=n),
-                             multiple_of=settings.pad_multiple)
+                             multiple_of=settings.pad_multiple, **gen_kwargs)
     metrics = task.metrics(preds, test)
-    bench_enc = task.encode(tokenizer, test.inputs[: settings.max_rows], 128)
+    bench_enc = task.encode(tokenizer, test.inputs[: settings.max_rows], max_length)
     placement = audit(runner, bench_enc, settings, recipe["name"], device)
-    latency = measure_latency(runner, bench_enc, settings.latency_samples, multiple_of=settings.pad_multiple)
+    if task.generative:
+        from green.evaluate.generation import measure_generation_latency
+
+        latency = measure_generation_latency(runner, bench_enc, generation, settings.latency_samples,
+                                             multiple_of=settings.pad_multiple)
+    else:
+        latency = measure_latency(runner, bench_enc, settings.latency_samples, multiple_of=settings.pad_multiple)
     if latency["contended"]:
         warnings.warn(f"{recipe['name']}: latency measured while other processes used the CPU "
                       f"({latency['contention'][0]}); p95 {latency['p95']:.1f} ms vs p50 {latency['p50']:.1f} ms",
                       stacklevel=2)
     if idle is None:
         idle = meter.idle_power_w(settings.idle_s)
-    paired = None
-    if reference is None:
-        energy = measure_energy(runner, bench_enc, meter, settings, idle=idle, label=recipe["name"])
-        warn_if_contended(energy, recipe["name"])
+    texts = test.inputs[: settings.max_rows]
+    energy, paired = measure_cell(
+        task, runner, recipe["name"], bench_enc, meter, settings, idle, generation=generation, reference=reference,
+        reference_encoded=reference.encode(task, texts, max_length) if reference is not None else None,
+        key=("test", len(texts), max_length))
+    if task.generative:
+        eff = efficiency_of(task.flops_per_inference(artifact.flops, energy), (artifact.flops or {}).get("basis", ""),
+                            energy["per_inference_j"], device_name(device))
     else:
-        texts = test.inputs[: settings.max_rows]
-        ref = reference.workload(reference.encode(task, texts), settings, ("test", len(texts)))
-        target = prepare_workload(recipe["name"], runner, bench_enc, settings)
-        energy, paired = measure_paired(target, ref, meter, settings, idle=idle, reference_label=reference.label)
-        paired["reference_artifact"] = str(reference.artifact.path)
-        warn_if_unsettled(paired, recipe["name"])
+        eff = efficiency(artifact.flops, energy["batch_shapes"], energy["per_inference_j"], device_name(device))
     energy["idle"] = idle.to_dict()
     return build_record(
         kind="evaluation",
@@ -115,7 +125,7 @@ def evaluate_artifact(
         versions=package_versions(),
         run_steps=run_energy,
         placement=placement,
-        efficiency=efficiency(artifact.flops, energy["batch_shapes"], energy["per_inference_j"], device_name(device)),
+        efficiency=eff,
         sequence_policy=enc.policy(),
         notes=[n for a in reversed(artifact.lineage()) for n in a.extra.get("notes", [])]
         + runner.describe().get("notes", []),
@@ -123,6 +133,8 @@ def evaluate_artifact(
         region=region,
         baseline_run_energy_j=baseline_run_energy_j,
         paired=paired,
+        generation=generation or None,
+        reference=task.reference(data, test),
     )
 
 

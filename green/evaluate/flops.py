@@ -105,12 +105,19 @@ def efficiency(flops_model: dict | None, batches: list[tuple[int, int]], joules_
     """FLOPs per inference, joules per FLOP, and the ratio to the device's floor (None without a FLOPs model)."""
     if not flops_model:
         return None
-    flops = flops_per_inference(flops_model, batches)
+    return efficiency_of(flops_per_inference(flops_model, batches), flops_model.get("basis", BASIS),
+                         joules_per_inference, device_name)
+
+
+def efficiency_of(flops: float | None, basis: str, joules_per_inference: float | None, device_name: str) -> dict | None:
+    """:func:`efficiency` for FLOPs per inference worked out elsewhere (a task's own count, e.g. per summary)."""
+    if not flops:
+        return None
     floor = floor_j_per_flop(device_name)
     j_per_flop = joules_per_inference / flops if joules_per_inference and flops else None
     return {
         "flops_per_inference": flops,
-        "flops_basis": flops_model.get("basis", BASIS),
+        "flops_basis": basis,
         "joules_per_flop": j_per_flop,
         "floor_joules_per_flop": floor,
         "ratio_to_floor": (j_per_flop / floor) if (j_per_flop and floor) else None,

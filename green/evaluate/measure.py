@@ -14,11 +14,12 @@ from dataclasses import replace
 from green.artifacts import Artifact
 from green.batching import Encoded
 from green.carbon import grams_co2e
-from green.evaluate.bench import BenchSettings, measure_energy, measure_latency, prepare_workload, warn_if_contended
+from green.evaluate.bench import BenchSettings, measure_latency
 from green.evaluate.energy import EnergyMeter
 from green.evaluate.evaluation import device_info, package_versions
-from green.evaluate.flops import efficiency
-from green.evaluate.paired import Reference, measure_paired, warn_if_unsettled
+from green.evaluate.cell import measure_cell
+from green.evaluate.flops import efficiency, efficiency_of
+from green.evaluate.paired import Reference
 from green.models import load_tokenizer
 from green.records import Record, build_record
 from green.runtime import device_name, open_runner
@@ -48,6 +49,8 @@ def measure_artifact(
     tokenizer = load_tokenizer(str(artifact.file("tokenizer")))
     runner = open_runner(artifact, device)
     real = task.encode(tokenizer, data.test.inputs[: settings.max_rows], 128)
+    # Generative tasks: one inference is one whole generation, with the settings evaluation uses.
+    generation = task.inference_settings(artifact.path, (recipe.get("evaluate") or {}).get("generation"))
     idle = meter.idle_power_w(settings.idle_s)
     cells = []
     shapes = [(None, real)] if not grid_lengths else [
@@ -59,28 +62,28 @@ def measure_artifact(
     for length, enc in shapes:
         for b in batch_sizes:
             cell_settings = replace(settings, batch_size=b)
-            paired = None
-            if reference is None:
-                e = measure_energy(runner, enc, meter, cell_settings, idle=idle, label=recipe["name"])
-                warn_if_contended(e, f"{recipe['name']} (batch {b}, length {length or 'real'})")
-            else:
-                ref = reference.workload(ref_enc.get(length, enc), cell_settings, ("measure", length))
-                target = prepare_workload(recipe["name"], runner, enc, cell_settings)
-                e, paired = measure_paired(target, ref, meter, cell_settings, idle=idle,
-                                           reference_label=reference.label)
-                paired["reference_artifact"] = str(reference.artifact.path)
-                warn_if_unsettled(paired, f"{recipe['name']} (batch {b}, length {length or 'real'})")
+            e, paired = measure_cell(
+                task, runner, recipe["name"], enc, meter, cell_settings, idle, generation=generation,
+                reference=reference, reference_encoded=ref_enc.get(length, enc), key=("measure", length),
+                what=f"{recipe['name']} (batch {b}, length {length or 'real'})")
             per = e["per_inference_j"]
             cells.append({
                 "batch_size": b,
                 "seq_len": length or "real",
                 "paired": paired,
-                **{k: v for k, v in e.items() if k not in ("batch_shapes",)},
+                **{k: v for k, v in e.items() if k not in ("batch_shapes", "generation_shapes")},
                 "wh_per_million": per * 1e6 / 3600 if per is not None else None,
                 "gco2e_per_million": grams_co2e(per * 1e6, country, region) if per is not None else None,
-                "efficiency": efficiency(artifact.flops, e["batch_shapes"], per, device_name(device)),
+                "efficiency": efficiency_of(task.flops_per_inference(artifact.flops, e),
+                                            (artifact.flops or {}).get("basis", ""), per, device_name(device))
+                if task.generative else efficiency(artifact.flops, e["batch_shapes"], per, device_name(device)),
             })
-    latency = measure_latency(runner, real, settings.latency_samples)
+    if task.generative:
+        from green.evaluate.generation import measure_generation_latency
+
+        latency = measure_generation_latency(runner, real, generation, settings.latency_samples)
+    else:
+        latency = measure_latency(runner, real, settings.latency_samples)
     first = dict(cells[0], idle=idle.to_dict())
     return build_record(
         kind="measurement",
@@ -91,6 +94,7 @@ def measure_artifact(
         device=device_info(device, runner, artifact.target_device if artifact.target_device != "any" else None),
         energy={k: v for k, v in first.items() if k not in ("efficiency", "wh_per_million", "gco2e_per_million",
                                                              "seq_len", "paired")},
+        generation=generation or None,
         latency=latency,
         settings=settings.to_dict() | {"batch_sizes": batch_sizes, "grid_lengths": grid_lengths},
         versions=package_versions(),

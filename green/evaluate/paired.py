@@ -62,11 +62,21 @@ class Reference:
             self._tokenizer = load_tokenizer(str(self.artifact.file("tokenizer")))
         return task.encode(self._tokenizer, texts, max_length)
 
-    def workload(self, encoded: Encoded, settings: BenchSettings, key: object) -> Workload:
-        """The reference's batches for ``encoded`` (cached under ``key`` and the batch settings)."""
-        k = (key, settings.batch_size, settings.pad_multiple, settings.max_rows)
+    def workload(self, encoded: Encoded, settings: BenchSettings, key: object,
+                 generation: dict | None = None) -> Workload:
+        """The reference's batches for ``encoded`` (cached under ``key`` and the batch settings).
+
+        With ``generation`` (generative tasks) every call is a whole ``generate`` with those settings.
+        """
+        gen_key = tuple(sorted((generation or {}).items(), key=lambda kv: kv[0]))
+        k = (key, settings.batch_size, settings.pad_multiple, settings.max_rows, repr(gen_key))
         if k not in self._workloads:
-            self._workloads[k] = prepare_workload(self.label, self.runner, encoded, settings)
+            if generation is None:
+                self._workloads[k] = prepare_workload(self.label, self.runner, encoded, settings)
+            else:
+                from green.evaluate.generation import generation_workload
+
+                self._workloads[k] = generation_workload(self.label, self.runner, encoded, settings, generation)
         return self._workloads[k]
 
 

@@ -72,6 +72,7 @@ def _entry(rec: Record) -> dict:
         "higher_is_better": rec.task.higher_is_better,
         "quality": rec.primary_value,
         "task": rec.task.name,
+        "inference_unit": rec.task.inference_unit,
         "size_mb": rec.size_mb,
         "latency_ms": rec.latency_ms.model_dump() if rec.latency_ms else None,
         "throughput_per_s": rec.throughput_per_s,

@@ -1,7 +1,9 @@
 """The one runner interface, and the registry of loaders that open an artifact as a runner.
 
 A runner maps a padded batch (NumPy arrays keyed by input name) to the model's primary
-output as a NumPy array; what the output means is the task's business. Each artifact
+output as a NumPy array; what the output means is the task's business. Runners of
+sequence-to-sequence models also generate (``generate``: token ids), and their forward
+pass is the encoder alone, so the encoder's share of a generation can be measured. Each artifact
 format registers one loader; evaluation calls :func:`open_runner` and never branches
 on formats. A new format adds a loader, not a branch.
 """
@@ -57,6 +59,17 @@ class Runner(ABC):
     @abstractmethod
     def describe(self) -> dict:
         """Runtime, device and settings, for the record."""
+
+    #: Sequence-to-sequence runners: the pad id that fills generated rows after their end.
+    pad_token_id: int | None = None
+
+    def generate(self, batch: Any, settings: dict) -> np.ndarray:
+        """Token ids generated for a batch (one row per input, padded); ``settings`` override the model's defaults.
+
+        Only runners of generative models implement it; ``__call__`` then runs the encoder alone.
+        """
+        raise GreenError(f"the {self.runtime} runner of this artifact cannot generate",
+                         "generation needs a sequence-to-sequence artifact (summarization)")
 
 
 Loader = Callable[..., Runner]

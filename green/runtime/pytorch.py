@@ -109,6 +109,10 @@ def _model_class(artifact):
 @register_loader("torch")
 def open_torch(artifact, device: str, options: RuntimeOptions) -> Runner:
     model = load_pretrained(artifact.file("model").parent, _model_class(artifact))
+    if getattr(model.config, "is_encoder_decoder", False):
+        from green.runtime.seq2seq import TorchSeq2SeqRunner
+
+        return TorchSeq2SeqRunner(model, device, "fp32")
     if options.semi_structured:
         return _semi_structured(model, device, options)
     return TorchRunner(model, device, "fp32")

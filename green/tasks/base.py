@@ -89,6 +89,10 @@ class Task(ABC):
     inference_unit: ClassVar[str] = "sequence"
     #: Column roles and their defaults.
     column_roles: ClassVar[dict[str, str]] = {}
+    #: The model's shape, for steps that only know one: ``encoder`` (BERT-family) or ``seq2seq``.
+    model_kind: ClassVar[str] = "encoder"
+    #: True when one inference is a generation loop (runner.generate), not one forward pass.
+    generative: ClassVar[bool] = False
 
     # -- data ------------------------------------------------------------------------
     @abstractmethod
@@ -110,9 +114,19 @@ class Task(ABC):
         return encode(tokenizer, inputs, max_length)
 
     # -- training --------------------------------------------------------------------
+    def budget(self, device: str, quick: bool):
+        """How much training the baseline gets on ``device`` (``quick``: a smoke run)."""
+        from green.training.budget import choose_budget
+
+        return choose_budget(device, quick)
+
     @abstractmethod
     def target_tensor(self, targets: list[Any]):
         """The split's targets as one tensor the loss can index by row."""
+
+    def training_targets(self, split: Split, tokenizer):
+        """The targets the loss indexes by row; tasks whose targets are text tokenize them here."""
+        return self.target_tensor(split.targets)
 
     @abstractmethod
     def loss_from_outputs(self, outputs, targets):
@@ -136,8 +150,12 @@ class Task(ABC):
         """Every metric of the task on a split; must include :attr:`primary_metric`."""
 
     def predict(self, runner: Callable[[dict], np.ndarray], encoded: Encoded, batch_size: int = 64,
-                progress: Callable[[int], None] | None = None, multiple_of: int = 1) -> np.ndarray:
-        """Predictions for every row of ``encoded``, in the original row order."""
+                progress: Callable[[int], None] | None = None, multiple_of: int = 1,
+                generation: dict | None = None) -> np.ndarray:
+        """Predictions for every row of ``encoded``, in the original row order.
+
+        ``generation`` is what :meth:`inference_settings` resolved, for generative tasks.
+        """
         preds: np.ndarray | None = None
         for idx in sorted_batches(encoded.lengths, batch_size):
             batch_preds = self.predictions(runner(encoded.batch(idx, multiple_of=multiple_of)))
@@ -147,6 +165,17 @@ class Task(ABC):
             if progress:
                 progress(len(idx))
         return preds if preds is not None else np.empty(0, dtype=np.int64)
+
+    def reference(self, data: TaskData, split: Split) -> dict | None:
+        """A trivial predictor's metrics on ``split`` (lead-N for summaries), to judge the model by; or None."""
+        return None
+
+    def inference_settings(self, artifact_dir, overrides: dict | None = None) -> dict:
+        """How one inference runs (generation settings), from the artifact and a recipe's overrides."""
+        if overrides:
+            raise GreenError(f"the {self.name} task does not generate, so it takes no generation settings",
+                             "remove generation from the recipe's evaluate section")
+        return {}
 
     def metric_description(self) -> dict:
         return {"name": self.name, "primary_metric": self.primary_metric, "higher_is_better": self.higher_is_better,
@@ -162,6 +191,14 @@ class Task(ABC):
         from green.evaluate.flops import fit_flops
 
         return fit_flops(lambda ids, mask: self.outputs(model, {"input_ids": ids, "attention_mask": mask}))
+
+    def flops_per_inference(self, flops_model: dict | None, run: dict) -> float | None:
+        """FLOPs of one inference as the benchmark ran it (``run["batch_shapes"]``: rows and padded length)."""
+        from green.evaluate.flops import flops_per_inference
+
+        if not flops_model:
+            return None
+        return flops_per_inference(flops_model, run["batch_shapes"])
 
 
 TASKS: dict[str, Task] = {}

@@ -28,6 +28,8 @@ class TrainBudget:
     weight_decay: float = 0.01
     #: Stop after this many epochs without a better validation score (None: run every epoch).
     patience: int | None = None
+    #: Parameter-name prefixes kept fixed (a CPU budget that trains a summarizer's decoder only).
+    freeze: tuple[str, ...] = ()
 
 
 #: On a GPU: 3 epochs over everything (0.809 test accuracy on the H100 reference run).

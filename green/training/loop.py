@@ -44,9 +44,9 @@ class FitResult:
 class TaskLoss:
     """The task's own loss against the split's targets (cross-entropy on labels, for example)."""
 
-    def __init__(self, task: Task, split: Split, device: str) -> None:
+    def __init__(self, task: Task, split: Split, device: str, tokenizer=None) -> None:
         self.task = task
-        self.targets = task.target_tensor(split.targets).to(device)
+        self.targets = task.training_targets(split, tokenizer).to(device)
 
     def __call__(self, model, feed: dict, rows: list[int]):
         return self.task.loss(model, feed, self.targets[rows])
@@ -64,6 +64,14 @@ class _ModelRunner:
         feed = {k: torch.from_numpy(v).to(self.device) for k, v in batch.items() if k != "token_type_ids"}
         with torch.inference_mode(), torch.autocast(self.device.split(":")[0], torch.bfloat16, enabled=self.bf16):
             return self.task.outputs(self.model, feed).float().cpu().numpy()
+
+    def generate(self, batch: dict[str, np.ndarray], settings: dict) -> np.ndarray:
+        """Token ids from the model's own ``generate`` (validation of generative tasks)."""
+        import torch
+
+        feed = {k: torch.from_numpy(batch[k]).to(self.device) for k in ("input_ids", "attention_mask")}
+        with torch.inference_mode(), torch.autocast(self.device.split(":")[0], torch.bfloat16, enabled=self.bf16):
+            return self.model.generate(**feed, **settings).cpu().numpy()
 
 
 def fit(
@@ -92,7 +100,10 @@ def fit(
     model.to(device)
     enc_train = task.encode(tokenizer, train.inputs, budget.max_length)
     enc_val = task.encode(tokenizer, validation.inputs, budget.max_length)
-    loss_fn = loss or TaskLoss(task, train, device)
+    loss_fn = loss or TaskLoss(task, train, device, tokenizer)
+    for name, p in model.named_parameters():
+        if budget.freeze and name.startswith(budget.freeze):
+            p.requires_grad_(False)
 
     steps_per_epoch = math.ceil(len(train) / budget.batch_size)
     total_steps = steps_per_epoch * budget.epochs

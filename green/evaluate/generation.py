@@ -1,0 +1,118 @@
+"""Energy, throughput and latency of generation: one inference is one generated output (a summary).
+
+Generation runs through the same workloads, windows, repeats, retries, contention checks
+and pairing as classification (:mod:`green.evaluate.bench`, :mod:`green.evaluate.paired`):
+a :class:`Generating` runner makes one call a whole ``generate`` (beams, lengths from the
+task's settings), so a window's "sequences" are outputs. What generation adds:
+
+* energy per output at the real input lengths and the real generated lengths (the
+  model stops where it stops);
+* energy per generated token;
+* the split between encoder and decoder: the encoder alone runs in its own windows over
+  the very batches the generation windows ran (the same pass), so both see the same
+  inputs; decoder = generation - encoder, per output;
+* latency per output at batch 1 (a whole generation, not one forward pass).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from green.batching import Encoded
+from green.evaluate.bench import BenchSettings, Workload, measure_latency, measure_workload, prepare_workload
+from green.evaluate.energy import EnergyMeter, Measurement
+from green.runtime.base import Runner
+
+#: Batch-1 latency samples: one generation costs tens of forward passes, so fewer than bench's.
+LATENCY_SAMPLES = 24
+
+SPLIT_METHOD = "encoder measured alone in its own windows over the same batches; decoder = generation - encoder"
+
+
+class Generating:
+    """A runner whose call is one whole ``generate``; counts outputs and generated tokens.
+
+    Generation is deterministic for given inputs and settings, so tokens per output from
+    every call so far (warm-up included) is the figure of any window over the same batches.
+    """
+
+    def __init__(self, runner: Runner, settings: dict) -> None:
+        self.runner, self.settings = runner, dict(settings)
+        self.outputs, self.tokens = 0, 0
+        self.shapes: list[tuple[int, int, int]] = []
+
+    def prepare(self, batch: dict):
+        return self.runner.prepare(batch)
+
+    def __call__(self, batch) -> np.ndarray:
+        ids = self.runner.generate(batch, self.settings)
+        pad = self.runner.pad_token_id
+        # Column 0 is the decoder's start token; what follows the end token is padding.
+        self.tokens += int((ids[:, 1:] != pad).sum()) if pad is not None else int(ids[:, 1:].size)
+        self.outputs += int(ids.shape[0])
+        width = int(np.asarray(batch["input_ids"]).shape[1])
+        if len(self.shapes) < 4096:
+            self.shapes.append((int(ids.shape[0]), width, max(0, int(ids.shape[1]) - 1)))
+        return ids
+
+    @property
+    def tokens_per_output(self) -> float | None:
+        return self.tokens / self.outputs if self.outputs else None
+
+
+def generation_workload(name: str, runner: Runner, encoded: Encoded, settings: BenchSettings,
+                        generation: dict) -> Workload:
+    """Batches whose every call is a whole generation with ``generation`` settings."""
+    return prepare_workload(name, Generating(runner, generation), encoded, settings)
+
+
+def encoder_workload(generating: Workload) -> Workload:
+    """The same prepared batches and pass, run through the encoder alone."""
+    runner = generating.runner.runner if isinstance(generating.runner, Generating) else generating.runner
+    return replace(generating, name=f"{generating.name}-encoder", runner=runner)
+
+
+def add_split(energy: dict, generating: Workload, meter: EnergyMeter, settings: BenchSettings,
+              idle: Measurement | None) -> dict:
+    """Measure the encoder alone over ``generating``'s pass and put the split into ``energy``."""
+    gen: Generating = generating.runner  # type: ignore[assignment]
+    enc = measure_workload(encoder_workload(generating), meter, settings,
+                           idle, window_prefix="encoder", plan=False)
+    total, encoder = energy.get("per_inference_j"), enc.get("per_inference_j")
+    per_out_tokens = gen.tokens_per_output
+    decoder = total - encoder if total is not None and encoder is not None else None
+    shapes = gen.shapes
+    energy["generation"] = dict(gen.settings)
+    energy["generation_shapes"] = shapes
+    energy["split"] = {
+        "encoder_per_inference_j": encoder,
+        "decoder_per_inference_j": decoder,
+        "encoder_share": encoder / total if encoder is not None and total else None,
+        "per_generated_token_j": total / per_out_tokens if total is not None and per_out_tokens else None,
+        "decoder_per_generated_token_j": decoder / per_out_tokens if decoder is not None and per_out_tokens else None,
+        "dynamic_encoder_per_inference_j": enc.get("dynamic_per_inference_j"),
+        "generated_tokens_per_inference": per_out_tokens,
+        "input_tokens_per_inference": sum(r * L for r, L, _ in shapes) / max(1, sum(r for r, _, _ in shapes)),
+        "encoder_spread": enc.get("spread"),
+        "encoder_contended": enc.get("contended"),
+        "encoder_windows": enc.get("windows", []),
+        "method": SPLIT_METHOD,
+    }
+    return energy
+
+
+def measure_generation(runner: Runner, encoded: Encoded, meter: EnergyMeter, settings: BenchSettings,
+                       generation: dict, idle: Measurement | None = None, label: str = "generate") -> dict:
+    """Energy per output, per generated token, and its encoder/decoder split, at ``settings.batch_size``."""
+    workload = generation_workload(label, runner, encoded, settings, generation)
+    energy = measure_workload(workload, meter, settings, idle, window_prefix="generate")
+    return add_split(energy, workload, meter, settings, idle)
+
+
+def measure_generation_latency(runner: Runner, encoded: Encoded, generation: dict, samples: int,
+                               warmup: int = 2, multiple_of: int = 1) -> dict:
+    """Latency of one whole generation at batch 1, over the first rows (a random sample of real lengths)."""
+    return measure_latency(Generating(runner, generation), encoded, min(samples, LATENCY_SAMPLES), warmup=warmup,
+                           multiple_of=multiple_of)

@@ -1,0 +1,456 @@
+"""Summarization: data and split, the warm start, ROUGE and lead-N, export with the KV cache, int8 of
+every part, ONNX Runtime generation against PyTorch's, FLOPs per summary, the energy split, and the
+recipes that do not apply. Tiny BART models built from a config with the MiniLM tokenizer's vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from green.errors import GreenError
+from green.tasks import DataSpec, get_task
+from green.tasks.rouge import lead, median_words, rouge
+
+TEXTS = [
+    "The Douglas fir is an evergreen conifer species in the pine family.",
+    "Karaoke is a type of interactive entertainment system usually offered in nightclubs and bars.",
+    "Durga is one of the most important deities in Hinduism.",
+    "Tyto is a genus of owls in the family Tytonidae.",
+    "Uttar Pradesh is a state in northern India with over 241 million inhabitants.",
+]
+
+
+def wiki_rows(n: int) -> list[dict]:
+    """``n`` real pairs from the embedded corpus, as a user's JSONL would hold them."""
+    from green.tasks.summarization import embedded_pairs_path
+
+    entries = json.loads(embedded_pairs_path().read_text(encoding="utf-8"))
+    rows = [{"article": e["extract"], "abstract": e["description"]} for e in entries.values()
+            if e["extract"].strip() and e["description"].strip()]
+    return rows[:n]
+
+
+@pytest.fixture(scope="module")
+def pairs_jsonl(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("sumdata") / "pairs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in wiki_rows(60)), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_bart_dir(tmp_path_factory) -> Path:
+    """A 2+2-layer, 32-wide BART on the MiniLM tokenizer; weights large enough that outputs depend on inputs."""
+    import torch
+    from transformers import AutoTokenizer, BartConfig, BartForConditionalGeneration, GenerationConfig
+
+    from green.models import embedded_model_path
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tiny-bart")
+    tok = AutoTokenizer.from_pretrained(embedded_model_path())
+    config = BartConfig(vocab_size=tok.vocab_size, d_model=32, encoder_layers=2, decoder_layers=2,
+                        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                        max_position_embeddings=256, init_std=0.3, pad_token_id=0, bos_token_id=101,
+                        eos_token_id=102, decoder_start_token_id=101, forced_eos_token_id=102)
+    model = BartForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(decoder_start_token_id=101, bos_token_id=101, eos_token_id=102,
+                                               pad_token_id=0, forced_eos_token_id=102, num_beams=2, max_length=12)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def task():
+    return get_task("summarization")
+
+
+# -- data ---------------------------------------------------------------------------------
+
+
+def test_embedded_pairs_split_is_deterministic(task):
+    data = task.load_data(DataSpec("embedded", {}, 42))
+    sizes = (len(data.train), len(data.validation), len(data.test))
+    assert sum(sizes) == 9862 and sizes[1] == sizes[2] == 986
+    assert data.info["lead_n"] == 5 and data.info["license"].startswith("CC BY-SA 4.0")
+    again = task.load_data(DataSpec("embedded", {}, 42))
+    assert again.test.inputs == data.test.inputs and again.test.targets == data.test.targets
+    other = task.load_data(DataSpec("embedded", {}, 7))
+    assert other.test.inputs != data.test.inputs
+    assert not set(data.test.inputs) & set(data.train.inputs)
+
+
+def test_user_jsonl_with_named_columns(task, pairs_jsonl):
+    data = task.load_data(DataSpec(str(pairs_jsonl), {"text": "article", "summary": "abstract"}, 42))
+    assert len(data.train) + len(data.validation) + len(data.test) == 60 and len(data.test) == 6
+    assert data.info["columns"] == {"text": "article", "summary": "abstract"}
+    with pytest.raises(GreenError, match="--summary-column"):
+        task.load_data(DataSpec(str(pairs_jsonl), {"text": "article"}, 42))
+
+
+def test_hub_dataset_offline_fails_in_one_line(task):
+    with pytest.raises(GreenError) as err:
+        task.load_data(DataSpec("cnn_dailymail", {}, 42))
+    assert "offline" in str(err.value) and "\n" not in str(err.value)
+
+
+# -- ROUGE and lead-N ---------------------------------------------------------------------
+
+
+def test_rouge_equals_hand_worked_values():
+    # "the cat sat" vs "the cat sat on the mat": 3 of 3 unigrams match, 3 of 6 recalled: F = 2/3;
+    # bigrams: 2 of 2 match, 2 of 5 recalled: F = 2 * 1 * 0.4 / 1.4 = 4/7; the LCS is the 3 words: 2/3.
+    s = rouge(["the cat sat"], ["the cat sat on the mat"])
+    assert s["rouge1"] == pytest.approx(2 / 3) and s["rouge2"] == pytest.approx(4 / 7)
+    assert s["rougeL"] == pytest.approx(2 / 3) and s["rougeLsum"] == pytest.approx(2 / 3)
+    # Porter stemming: "cats running" and "cat runs" stem alike.
+    assert rouge(["cats running"], ["cat runs"])["rouge1"] == pytest.approx(1.0)
+    # Means over pairs; an empty prediction scores 0.
+    assert rouge(["a b", ""], ["a b", "c"])["rougeL"] == pytest.approx(0.5)
+    # ROUGE-Lsum scores sentence by sentence: "a b. c d." vs "c d. a b." keeps both sentences' LCS.
+    s = rouge(["c d. a b."], ["a b. c d."])
+    assert s["rougeLsum"] == pytest.approx(1.0) and s["rougeL"] == pytest.approx(0.5)
+
+
+def test_lead_n_reference(task):
+    assert lead("one two three four five six", 3) == "one two three"
+    assert median_words(["a b", "a b c", "a b c d e"]) == 3
+    data = task.load_data(DataSpec("embedded", {}, 42))
+    test = data.test.head(50)
+    ref = task.reference(data, test)
+    assert ref["name"] == "lead-5" and ref["rows"] == 50
+    assert ref["metrics"]["rougeL"] == pytest.approx(rouge([lead(t, 5) for t in test.inputs], test.targets)["rougeL"])
+
+
+# -- the warm start ---------------------------------------------------------------------
+
+
+def test_warm_start_copies_minilm_layers_and_leaves_cross_attention_fresh():
+    import torch
+    from transformers import BertModel
+
+    from green.models import embedded_model_path, load_tokenizer
+    from green.tasks.warmstart import bart_from_bert
+
+    ref = str(embedded_model_path())
+    tok = load_tokenizer(ref)
+    bert = BertModel.from_pretrained(ref, add_pooling_layer=False).eval()
+    bart = bart_from_bert(ref, tok).eval()
+    assert bart.config.encoder_layers == bart.config.decoder_layers == 6 and bart.config.d_model == 384
+    for stack in (bart.model.encoder.layers, bart.model.decoder.layers):
+        for i, layer in enumerate(stack):
+            src = bert.encoder.layer[i]
+            assert torch.equal(layer.self_attn.q_proj.weight, src.attention.self.query.weight)
+            assert torch.equal(layer.self_attn.out_proj.bias, src.attention.output.dense.bias)
+            assert torch.equal(layer.fc1.weight, src.intermediate.dense.weight)
+            assert torch.equal(layer.final_layer_norm.weight, src.output.LayerNorm.weight)
+    for layer in bart.model.decoder.layers:  # nothing in BERT to start cross-attention from
+        assert not any(torch.equal(layer.encoder_attn.q_proj.weight, s.attention.self.query.weight)
+                       for s in bert.encoder.layer)
+    assert torch.equal(bart.model.shared.weight, bert.embeddings.word_embeddings.weight)
+    assert bart.lm_head.weight.data_ptr() == bart.model.shared.weight.data_ptr()
+    # The encoder is MiniLM: same hidden states (BART's LayerNorm epsilon is 1e-5, BERT's 1e-12).
+    enc = tok(TEXTS, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        h_bert = bert(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
+        h_bart = bart.model.encoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
+    mask = enc["attention_mask"].bool()
+    assert torch.allclose(h_bert[mask], h_bart[mask], atol=5e-3)
+    assert bart.generation_config.num_beams == 4 and bart.config.decoder_start_token_id == tok.cls_token_id
+
+
+# -- training targets -------------------------------------------------------------------
+
+
+def test_labels_drop_the_decoder_start_token(task, tiny_bart_dir):
+    from transformers import BartForConditionalGeneration
+
+    from green.models import load_tokenizer
+    from green.tasks.base import Split
+
+    tok = load_tokenizer(str(tiny_bart_dir))
+    model = BartForConditionalGeneration.from_pretrained(tiny_bart_dir)
+    targets = task.training_targets(Split(["x", "y"], ["Genus of birds", "Species of tree in India"]), tok)
+    labels = task.labels(model, targets)
+    assert labels[0, 0].item() != 101 and labels[0].tolist()[-1] == -100  # [CLS] dropped, padding ignored
+    assert (labels[1] == 102).sum() == 1  # [SEP] ends the summary: the model learns to stop
+
+
+# -- export, int8, ONNX Runtime generation ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tiny_bart_dir, task):
+    """The tiny BART as a baseline artifact, exported (KV cache) and then quantized (every part)."""
+    from green.artifacts import Artifact, support_roles
+    from green.compress import STEPS, StepContext
+    from green.compress.export import ExportConfig
+    from green.compress.quantize import QuantizeConfig
+    from green.workbench import Workbench
+
+    root = tmp_path_factory.mktemp("exp")
+    base = Artifact(path=tiny_bart_dir, format="torch", task="summarization", step="train",
+                    files={"model": "model.safetensors", **support_roles(tiny_bart_dir)})
+    out = {}
+    for name, step, config, parent in (("fp32", "export", ExportConfig(optimize=True), base),
+                                       ("int8", "quantize", QuantizeConfig(), None)):
+        d = root / name
+        d.mkdir()
+        art = STEPS[step].run(parent or out["fp32"], config, StepContext(out_dir=d, device="cpu", task=task))
+        Workbench._complete(art, parent or out["fp32"])
+        art.save()
+        out[name] = Artifact.load(d)
+    out["torch"] = base
+    return out
+
+
+def test_export_holds_encoder_decoder_and_kv_cache_parts(exported):
+    import onnx
+
+    art = exported["fp32"]
+    assert art.format == "onnx-seq2seq" and set(art.model_files) == {"encoder", "decoder", "decoder_with_past"}
+    inputs = [i.name for i in onnx.load(str(art.file("decoder_with_past")), load_external_data=False).graph.input]
+    assert any(n.startswith("past_key_values.0.") and n.endswith(".key") for n in inputs)
+    assert any("encoder" in n for n in inputs if n.startswith("past_key_values"))
+    outputs = [o.name for o in onnx.load(str(art.file("decoder")), load_external_data=False).graph.output]
+    assert any(n.startswith("present.") for n in outputs)  # the first step hands its cache on
+
+
+def test_int8_quantizes_every_part(exported):
+    import onnx
+
+    fp32, int8 = exported["fp32"], exported["int8"]
+    assert set(int8.model_files) == set(fp32.model_files) and int8.format == "onnx-seq2seq"
+    for role in fp32.model_files:
+        ops = {n.op_type for n in onnx.load(str(int8.file(role)), load_external_data=False).graph.node}
+        assert {"MatMulInteger", "DynamicQuantizeLinear"} <= ops, role
+        assert int8.file(role).stat().st_size < fp32.file(role).stat().st_size / 2, role
+    assert (int8.path / "generation_config.json").is_file() and (int8.path / "tokenizer.json").is_file()
+
+
+@pytest.mark.parametrize("beams", [1, 2])
+def test_onnx_generation_with_kv_cache_matches_pytorch(exported, tiny_bart_dir, task, beams):
+    from green.models import load_tokenizer
+    from green.runtime import open_runner
+
+    tok = load_tokenizer(str(tiny_bart_dir))
+    enc = task.encode(tok, TEXTS, 128)
+    batch = enc.batch(list(range(len(TEXTS))))
+    settings = {"num_beams": beams, "max_length": 12}
+    ref = open_runner(exported["torch"], "cpu").generate(batch, settings)
+    ort_runner = open_runner(exported["fp32"], "cpu")
+    assert ort_runner.describe()["kv_cache"] is True
+    got = ort_runner.generate(batch, settings)
+    assert len({tuple(r) for r in ref.tolist()}) > 1  # the outputs depend on the inputs: a real comparison
+    assert got.tolist() == ref.tolist()
+    # The encoder alone (the energy split's windows) gives the encoder's hidden states.
+    np.testing.assert_allclose(ort_runner(batch), open_runner(exported["torch"], "cpu")(batch), atol=1e-4)
+    # int8 generates too (its tokens may differ: its weights do).
+    assert open_runner(exported["int8"], "cpu").generate(batch, settings).shape[0] == len(TEXTS)
+
+
+def test_fp16_export_of_every_part_runs_on_the_cpu_provider(exported, tiny_bart_dir, task, tmp_path):
+    """The fp16 recipe's export, checked where no GPU is: fp16 weights in each part, fp32 inputs, generation runs."""
+    import onnx
+
+    from green.compress import STEPS, StepContext
+    from green.compress.export import ExportConfig
+    from green.models import load_tokenizer
+    from green.runtime import open_runner
+    from green.workbench import Workbench
+
+    config = ExportConfig(optimize=True, optimization_level=0, for_gpu=True, fp16=True)
+    art = STEPS["export"].run(exported["torch"], config, StepContext(out_dir=tmp_path, device="cpu", task=task))
+    Workbench._complete(art, exported["torch"])
+    art.save()
+    for role in ("encoder", "decoder", "decoder_with_past"):
+        graph = onnx.load(str(art.file(role))).graph
+        assert {t.data_type for t in graph.initializer if t.dims and len(t.dims) == 2} == {onnx.TensorProto.FLOAT16}
+        assert all(i.type.tensor_type.elem_type != onnx.TensorProto.FLOAT16 for i in graph.input)
+    enc = task.encode(load_tokenizer(str(tiny_bart_dir)), TEXTS, 128)
+    ids = open_runner(art, "cpu").generate(enc.batch([0, 1]), {"num_beams": 2, "max_length": 12})
+    assert ids.shape[0] == 2 and ids[0, 0] == 101
+
+
+def test_generation_settings_come_from_the_model_and_the_recipe(exported, task):
+    settings = task.inference_settings(exported["fp32"].path)
+    assert settings["num_beams"] == 2 and settings["max_length"] == 12
+    assert task.inference_settings(exported["fp32"].path, {"num_beams": 1})["num_beams"] == 1
+    with pytest.raises(GreenError, match="evaluate.generation.beams"):
+        task.inference_settings(exported["fp32"].path, {"beams": 3})
+    with pytest.raises(GreenError, match="does not generate"):
+        get_task("text-classification").inference_settings(exported["fp32"].path, {"num_beams": 2})
+
+
+# -- FLOPs and the energy split -------------------------------------------------------------
+
+
+def test_summary_flops_count_encoder_once_and_decoder_per_step(tiny_bart_dir, task):
+    import torch
+    from transformers import BartForConditionalGeneration
+
+    from green.evaluate.flops import count_flops
+    from green.tasks.seq2seq_flops import decoder_flops, encoder_flops, summary_flops
+
+    model = BartForConditionalGeneration.from_pretrained(tiny_bart_dir).eval()
+    fm = task.count_flops(model)
+    ids = torch.full((1, 48), 100)
+    assert encoder_flops(fm, 48) == pytest.approx(count_flops(lambda: model.get_encoder()(input_ids=ids)), rel=1e-6)
+    # A decoder step at an unfitted point (t = 6, L = 48) from the counter itself.
+    with torch.inference_mode():
+        out = model.get_encoder()(input_ids=ids)
+        past = model(encoder_outputs=out, decoder_input_ids=torch.full((1, 5), 100), use_cache=True).past_key_values
+    step = count_flops(lambda: model(encoder_outputs=out, decoder_input_ids=torch.full((1, 1), 100),
+                                     past_key_values=past, use_cache=True))
+    assert decoder_flops(fm, 48, 6) - decoder_flops(fm, 48, 5) == pytest.approx(step, rel=1e-6)
+    one = summary_flops(fm, [(1, 48, 6)], beams=1)
+    assert summary_flops(fm, [(1, 48, 6)], beams=4) - one == pytest.approx(3 * decoder_flops(fm, 48, 6))
+    assert one == pytest.approx(encoder_flops(fm, 48) + decoder_flops(fm, 48, 6))
+
+
+def clock_meter():
+    """A constant 10 W: every window's joules are 10 x its seconds (exact, so the split is checkable)."""
+    from green.evaluate.backends.base import CounterBackend
+    from green.evaluate.energy import EnergyMeter
+
+    class TenWatts(CounterBackend):
+        source = "test-clock"
+        update_period_s = 0.0
+
+        def domains(self):
+            return ["x"]
+
+        def read(self):
+            return {"x": 10.0 * time.perf_counter()}
+
+    return EnergyMeter([TenWatts()])
+
+
+def test_encoder_and_decoder_energy_add_up_to_the_total(exported, tiny_bart_dir, task):
+    from green.evaluate.bench import BenchSettings
+    from green.evaluate.generation import measure_generation
+    from green.models import load_tokenizer
+    from green.runtime import open_runner
+
+    tok = load_tokenizer(str(tiny_bart_dir))
+    enc = task.encode(tok, TEXTS * 8, 128)
+    runner = open_runner(exported["fp32"], "cpu")
+    settings = BenchSettings(batch_size=8, repeats=2, min_window_s=0.3, warmup_batches=1)
+    e = measure_generation(runner, enc, clock_meter(), settings, {"num_beams": 2, "max_length": 12})
+    split = e["split"]
+    assert split["encoder_per_inference_j"] + split["decoder_per_inference_j"] == pytest.approx(e["per_inference_j"])
+    assert 0 < split["encoder_share"] < 1
+    # The encoder's own windows repeat like any others (at least `repeats`, until they agree).
+    assert len(split["encoder_windows"]) >= 2 and all(w["name"].startswith("encoder-") for w in split["encoder_windows"])
+    assert all(w["name"].startswith("generate-") for w in e["windows"])
+    assert e["per_inference_j"] == pytest.approx(10.0 / e["throughput_per_s"], rel=0.2)  # 10 W / outputs per s
+    assert split["per_generated_token_j"] == pytest.approx(
+        e["per_inference_j"] / split["generated_tokens_per_inference"], rel=0.3)
+    assert all(steps <= 11 and rows <= 8 for rows, _, steps in e["generation_shapes"])
+    assert task.flops_per_inference(task.count_flops(open_runner(exported["torch"], "cpu").model), e) > 0
+
+
+# -- distill-dec ---------------------------------------------------------------------------
+
+
+def test_student_keeps_the_encoder_and_alternating_decoder_layers(tiny_bart_dir, tmp_path):
+    import torch
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    from green.compress.distill_seq2seq import build_seq2seq_student, pick
+
+    torch.manual_seed(0)
+    teacher = BartForConditionalGeneration(BartConfig(vocab_size=200, d_model=16, encoder_layers=2, decoder_layers=4,
+                                                      encoder_attention_heads=2, decoder_attention_heads=2,
+                                                      encoder_ffn_dim=32, decoder_ffn_dim=32)).eval()
+    keep = pick("alternate", 4, "decoder")
+    assert keep == [1, 3] and pick("all", 2, "encoder") == [0, 1]
+    student = build_seq2seq_student(teacher, keep)
+    assert student.config.decoder_layers == 2 and student.config.encoder_layers == 2
+    for new, old in enumerate(keep):
+        assert torch.equal(student.model.decoder.layers[new].fc1.weight, teacher.model.decoder.layers[old].fc1.weight)
+        assert torch.equal(student.model.decoder.layers[new].encoder_attn.k_proj.weight,
+                           teacher.model.decoder.layers[old].encoder_attn.k_proj.weight)
+    for a, b in zip(student.model.encoder.parameters(), teacher.model.encoder.parameters()):
+        assert torch.equal(a, b)
+    # Saved and reloaded, it generates with its KV cache indexed by the new layer numbers.
+    student.save_pretrained(tmp_path)
+    again = BartForConditionalGeneration.from_pretrained(tmp_path).eval()
+    ids = torch.tensor([[0, 5, 6, 7, 2]])
+    with torch.no_grad():
+        assert torch.equal(again.generate(ids, max_length=8, num_beams=2), student.generate(ids, max_length=8, num_beams=2))
+    with pytest.raises(GreenError, match="do not exist"):
+        pick([0, 7], 4, "decoder")
+
+
+# -- recipes ------------------------------------------------------------------------------
+
+
+def test_classification_only_recipe_on_a_summarization_workdir_fails_in_one_line(tmp_path):
+    from green.workbench import Workbench
+
+    wb = Workbench(tmp_path / "w", device="cpu")
+    (tmp_path / "w").mkdir()
+    wb.task_file.write_text(json.dumps({"task": "summarization", "data": "embedded", "columns": {}, "seed": 42}))
+    for recipe in ("distill-l3", "prune50", "int8-static", "cpu-max"):
+        with pytest.raises(GreenError) as err:
+            wb.plan(recipe)
+        assert "summarization" in str(err.value) and "distill-dec" in str(err.value) and "\n" not in str(err.value)
+    for recipe in ("int8", "fp32-onnx", "distill-dec", "distill-dec-int8"):
+        assert wb.plan(recipe)[0].name == recipe
+    with pytest.raises(GreenError, match="encoder-decoder"):
+        Workbench(tmp_path / "other", device="cpu").plan("distill-dec", task="text-classification")
+
+
+# -- end to end, through the CLI ----------------------------------------------------------
+
+
+def test_cli_hub_dataset_offline_is_one_line(tmp_path):
+    from conftest import run_green
+
+    res = run_green("train", "--task", "summarization", "--model", "facebook/bart-large-cnn", "--data", "cnn_dailymail",
+                    "--workdir", str(tmp_path / "w"), "--device", "cpu")
+    assert res.returncode == 2
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("green: error:") and "cnn_dailymail" in lines[0]
+    assert not (tmp_path / "w" / "baseline").exists()
+
+
+def test_cli_train_compress_report_on_a_tiny_bart(tmp_path, tiny_bart_dir, pairs_jsonl):
+    from conftest import run_green
+
+    w = str(tmp_path / "w")
+    res = run_green("train", "--task", "summarization", "--quick", "--model", str(tiny_bart_dir), "--data",
+                    str(pairs_jsonl), "--text-column", "article", "--summary-column", "abstract", "--workdir", w,
+                    "--device", "cpu")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "reference lead-" in res.stdout
+    res = run_green("compress", "--recipe", "int8", "--recipe", "distill-dec", "--workdir", w, "--device", "cpu")
+    assert res.returncode == 0, res.stderr[-2000:]
+    res = run_green("compress", "--recipe", "distill-l3", "--workdir", w, "--device", "cpu")
+    assert res.returncode == 2 and "distill-dec" in res.stderr
+    res = run_green("report", "--workdir", w)
+    assert res.returncode == 0, res.stderr[-2000:]
+
+    records = {r["recipe"]: r for r in (json.loads(p.read_text()) for p in Path(w, "records").glob("*.json"))}
+    assert set(records) == {"baseline", "int8", "distill-dec"}
+    for rec in records.values():
+        assert rec["task"]["primary_metric"] == "rougeL" and rec["task"]["inference_unit"] == "summary"
+        assert set(rec["metrics"]) >= {"rouge1", "rouge2", "rougeL", "rougeLsum", "gen_words"}
+        assert rec["generation"]["num_beams"] == 2 and rec["reference"]["name"].startswith("lead-")
+        split = rec["energy_split"]
+        assert split["encoder_per_inference_j"] + split["decoder_per_inference_j"] == pytest.approx(
+            rec["energy_per_inference_j"])
+        assert rec["efficiency"]["flops_per_inference"] > 0
+    assert records["int8"]["artifact_format"] == "onnx-seq2seq" and records["int8"]["run_energy_j"] > 0
+    student = json.loads(Path(records["distill-dec"]["lineage"][1]["path"], "green-artifact.json").read_text())
+    assert student["step"] == "distill-seq2seq" and student["params"]["teacher_decoder_layers"] == [1]
+    assert json.loads(Path(student["path"], "config.json").read_text())["decoder_layers"] == 1
+    md = Path(w, "report", "results.md").read_text()
+    assert "| rougeL |" in md and "mJ/summary" in md and "payback (summaries)" in md
+    assert Path(w, "report", "pareto.png").stat().st_size > 0
