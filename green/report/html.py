@@ -64,12 +64,12 @@ def chart_svg(entries: list[dict], records: dict[str, Record], fraction: bool) -
     xs += [v * 1e3 for e in points for v in (view.x_range(e) or []) if v]
     ax = _Axes(view.energy_limits(xs), view.quality_limits([e["quality"] for e in points], fraction))
     return (f"<svg id='pareto' viewBox='0 0 {W} {H}' width='{W}' height='{H}' role='img' "
-            f"aria-label='{esc(metric)} against energy per inference, log scale'>"
-            + _axes_svg(ax, metric) + _frontier_svg(ax, points) + _spread_svg(ax, points)
+            f"aria-label='{esc(metric)} against energy per {view.unit(entries)}, log scale'>"
+            + _axes_svg(ax, metric, view.unit(entries)) + _frontier_svg(ax, points) + _spread_svg(ax, points)
             + _points_svg(ax, points, records, fraction) + "</svg>")
 
 
-def _axes_svg(ax: _Axes, metric: str) -> str:
+def _axes_svg(ax: _Axes, metric: str, unit: str = "inference") -> str:
     x0, x1, y0, y1 = LEFT, W - RIGHT, TOP, H - BOTTOM
     out = ["<g class='axes'>"]
     for t in view.log_ticks(10 ** ax.lx[0], 10 ** ax.lx[1]):
@@ -82,7 +82,7 @@ def _axes_svg(ax: _Axes, metric: str) -> str:
                    f"<text class='tick y-tick' x='{x0 - 6}' y='{y + 4:.1f}' text-anchor='end'>{t:.4g}</text>")
     out.append(f"<rect class='frame' x='{x0}' y='{y0}' width='{x1 - x0}' height='{y1 - y0}'/>"
                f"<text class='axis-title' x='{(x0 + x1) / 2}' y='{H - 14}' text-anchor='middle'>"
-               "total energy per inference (mJ, log scale)</text>"
+               f"total energy per {unit} (mJ, log scale)</text>"
                f"<text class='axis-title' transform='translate(16 {(y0 + y1) / 2}) rotate(-90)' "
                f"text-anchor='middle'>test {esc(metric)}</text></g>")
     return "".join(out)
@@ -199,22 +199,22 @@ def results_table(entries: list[dict], records: dict[str, Record], fraction: boo
          "num", lambda e: _num(e.get("quality_vs_baseline"), view.delta(e, fraction))),
         ("MB", "size on disk", "num", lambda e: _num(e.get("size_mb"), view.sig3(e.get("size_mb")))),
         ("p50 ms", "latency at batch 1, median", "num", lambda e: _num(lat(e), view.sig3(lat(e)))),
-        ("inf/s", "throughput at the record's batch size", "num",
+        (f"{view.short_unit(entries)}/s", "throughput at the record's batch size", "num",
          lambda e: _num(e.get("throughput_per_s"), view.compact(e.get("throughput_per_s")))),
-        ("mJ/inf", "total energy per inference; ~ = estimate", "num",
+        (f"mJ/{view.short_unit(entries)}", f"total energy per {view.unit(entries)}; ~ = estimate", "num",
          lambda e: _num(e.get("energy_per_inference_j"), view.energy_mj(e))),
         ("src", "what measured the energy: codes under Energy sources", "text",
          lambda e: _same(view.source_code(e.get("energy_source")))),
         ("spread", "(max - min) / median of the repeated windows", "num",
          lambda e: _num(e.get("energy_spread"), view.spread(e))),
-        ("vs base", "energy per inference / the baseline's", "num", lambda e: _num(
+        ("vs base", f"energy per {view.unit(entries)} / the baseline's", "num", lambda e: _num(
             e.get("energy_vs_baseline"), view.ratio(e) + ("\u2020" if view.ratio_basis(e) == "separate records"
                                                           and e.get("energy_vs_baseline") is not None else ""))),
-        ("gCO2e/M", "grams CO2e per million inferences", "num",
+        ("gCO2e/M", f"grams CO2e per million {view.plural(view.unit(entries))}", "num",
          lambda e: _num(e.get("gco2e_per_million"), view.sig3(e.get("gco2e_per_million"), ""))),
         ("run J", "energy of the steps that made the artifact", "num",
          lambda e: _num(e.get("run_energy_j"), view.joules(e.get("run_energy_j")))),
-        ("payback", "inferences until the run's energy is saved back", "num", _payback_cell),
+        ("payback", f"{view.plural(view.unit(entries))} until the run's energy is saved back", "num", _payback_cell),
     ]
     head = "".join(f"<th scope='col' data-type='{t}' title='{esc(title)}'><button type='button'>{esc(h)}</button></th>"
                    for h, title, t, _ in cols)
@@ -283,9 +283,9 @@ def page(entries: list[dict], records: list[Record], notes: list[str] | None = N
     fraction = view.is_fraction(entries)
     metric = entries[0]["primary_metric"] if entries else "quality"
     all_notes = view.energy_notes(entries, by_file) + [
-        "Energy per inference is total energy (what you pay for) at each record's throughput batch size. "
+        f"Energy per {view.unit(entries)} is total energy (what you pay for) at each record's throughput batch size. "
         "Ratios, payback and the frontier compare recipes on the same device kind.",
-        "Payback = the recipe run's energy / the energy it saves per inference against the baseline.",
+        f"Payback = the recipe run's energy / the energy it saves per {view.unit(entries)} against the baseline.",
         f"The {metric} axis spans at least {view.MIN_SPAN_POINTS:g} "
         + ("points (0.02)" if fraction else "% of its largest value")
         + " so that a difference of a few test examples does not look like a cliff; "
@@ -297,7 +297,7 @@ def page(entries: list[dict], records: list[Record], notes: list[str] | None = N
         "<header><h1>green report</h1>"
         f"<p class='caption' id='caption'>{esc(view.caption(entries, by_file))}</p></header>"
         "<main>"
-        f"<section id='chart-section'><h2>{esc(metric)} against energy per inference</h2>"
+        f"<section id='chart-section'><h2>{esc(metric)} against energy per {view.unit(entries)}</h2>"
         "<p class='hint'>Hover over or tab to a point for its figures.</p>"
         f"<div id='chart'>{chart_svg(entries, by_file, fraction)}"
         "<div id='tooltip' role='tooltip' hidden></div></div>"

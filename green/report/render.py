@@ -27,16 +27,6 @@ def fmt(v, spec: str, none: str = "n/a") -> str:
     return none if v is None else format(v, spec)
 
 
-def unit(entries: list[dict]) -> str:
-    """What one inference is, in the report's words: "summary" for generation, else "inference"."""
-    u = entries[0].get("inference_unit") if entries else None
-    return u if u and u != "sequence" else "inference"
-
-
-def _plural(word: str) -> str:
-    return word[:-1] + "ies" if word.endswith("y") else word + "s"
-
-
 def metric_columns(entries: list[dict]) -> list[str]:
     """The primary metric first, then the task's other metrics, as the records name them."""
     if not entries:
@@ -49,7 +39,7 @@ def metric_columns(entries: list[dict]) -> list[str]:
 def headers(entries: list[dict]) -> list[str]:
     """The full table's columns (Markdown); the terminal's compact table is green.report.terminal."""
     return ["recipe", "device", *metric_columns(entries), "size MB", "latency p50/p95 ms (b=1)", "per s",
-            f"mJ/{unit(entries)} (source)", "vs baseline", "gCO2e per M", "run J", f"payback ({_plural(unit(entries))})"]
+            f"mJ/{view.unit(entries)} (source)", "vs baseline", "gCO2e per M", "run J", f"payback ({view.plural(view.unit(entries))})"]
 
 
 def table_rows(entries: list[dict]) -> list[list[str]]:
@@ -135,9 +125,9 @@ def plot_pareto(entries: list[dict], png: Path, records: list[Record] | None = N
         ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(view.log_ticks(*xlim)))
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: view.tick(v)))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xlabel(f"total energy per {unit(entries)} (mJ, log scale)")
+    ax.set_xlabel(f"total energy per {view.unit(entries)} (mJ, log scale)")
     ax.set_ylabel(f"test {metric}" + (f" (axis spans \u2265 {view.MIN_SPAN_POINTS:g} points)" if fraction else ""))
-    ax.set_title(f"{metric} vs energy per {unit(entries)} (labels: difference to the baseline"
+    ax.set_title(f"{metric} vs energy per {view.unit(entries)} (labels: difference to the baseline"
                  + (" in points)" if fraction else ")"), fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     handles, _ = ax.get_legend_handles_labels()

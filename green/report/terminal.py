@@ -48,7 +48,7 @@ def columns(entries: list[dict], records: dict[str, Record]) -> tuple[list[Colum
         *([Column("dev", lambda e: e["device_kind"], "left")] if multi_device else []),
         Column(metric, lambda e: num(e.get("quality"))),
         Column("\u0394pt" if fraction else "\u0394", lambda e: view.delta(e, fraction, "")),
-        Column("mJ/inf", view.energy_mj),
+        Column(f"mJ/{view.short_unit(entries)}", view.energy_mj),
         Column("src", lambda e: view.source_code(e.get("energy_source")), "left"),
         Column("vs base", lambda e: view.ratio(e, "")),
         Column("payback", lambda e: view.payback(e, "" if e["recipe"] == BASELINE else "-")),
@@ -58,7 +58,7 @@ def columns(entries: list[dict], records: dict[str, Record]) -> tuple[list[Colum
         Column("MB", lambda e: num(e.get("size_mb"), ".1f")),
         Column("p50 ms", lambda e: view.sig3((e.get("latency_ms") or {}).get("p50"), "")),
         Column("spread", lambda e: view.spread(e, "")),
-        Column("inf/s", lambda e: view.compact(e.get("throughput_per_s"), "")),
+        Column(f"{view.short_unit(entries)}/s", lambda e: view.compact(e.get("throughput_per_s"), "")),
         *[Column(m, lambda e, m=m: num(e["metrics"].get(m))) for m in others],
         Column("gCO2e/M", lambda e: view.sig3(e.get("gco2e_per_million"), "")),
     ]
@@ -88,7 +88,7 @@ def legend(entries: list[dict], records: dict[str, Record], shown: list[Column])
     fraction = view.is_fraction(entries)
     lines = ["* Pareto frontier" + (", ~ estimate" if any(e.get("energy_estimate") for e in entries) else "")
              + (", \u0394pt: difference to the baseline in points" if "\u0394pt" in headers else "")
-             + (", payback in inferences" if "payback" in headers else "")]
+             + (f", payback in {view.plural(view.unit(entries))}" if "payback" in headers else "")]
     if not fraction and "\u0394" in headers:
         lines[0] += ", \u0394: difference to the baseline"
     for code, label, what, _ in view.source_legend(entries):

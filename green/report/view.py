@@ -367,6 +367,22 @@ def energy_notes(entries: list[dict], records: dict[str, Record]) -> list[str]:
     return notes
 
 
+def unit(entries_or_entry) -> str:
+    """What one inference is in the report's words: "summary" for generation, else "inference"."""
+    e = entries_or_entry if isinstance(entries_or_entry, dict) else (entries_or_entry[0] if entries_or_entry else {})
+    u = e.get("inference_unit")
+    return u if u and u != "sequence" else "inference"
+
+
+def plural(word: str) -> str:
+    return word[:-1] + "ies" if word.endswith("y") else word + "s"
+
+
+def short_unit(entries) -> str:
+    """Three letters for table headers: ``inf``, ``sum``."""
+    return unit(entries)[:3]
+
+
 def tooltip_lines(e: dict, rec: Record | None, fraction: bool) -> list[str]:
     """The full story of one point, first line its name."""
     metric = e.get("primary_metric") or "quality"
@@ -378,7 +394,7 @@ def tooltip_lines(e: dict, rec: Record | None, fraction: bool) -> list[str]:
     versus = f" ({d}{' points' if fraction else ''} vs baseline)" if d else ""
     lines.append(f"{metric}: {'n/a' if q is None else f'{q:.4f}'}{versus}")
     src = e.get("energy_source") or "none"
-    energy = f"energy per inference: {energy_mj(e)} mJ ({src}{', an estimate' if e.get('energy_estimate') else ''})"
+    energy = f"energy per {unit(e)}: {energy_mj(e)} mJ ({src}{', an estimate' if e.get('energy_estimate') else ''})"
     lines.append(energy)
     if e.get("energy_spread") is not None:
         rng = e.get("energy_range_j")
@@ -389,7 +405,7 @@ def tooltip_lines(e: dict, rec: Record | None, fraction: bool) -> list[str]:
         lines.append(f"vs baseline: {ratio(e)}" + (f" ({basis})" if basis else ""))
     if e["recipe"] != BASELINE:
         pb = payback(e, "")
-        lines.append("payback: " + (pb if pb.startswith("never") else f"after {pb} inferences" if pb else "n/a"))
+        lines.append("payback: " + (pb if pb.startswith("never") else f"after {pb} {plural(unit(e))}" if pb else "n/a"))
     run_j = e.get("run_energy_j")
     lines.append(f"run energy: {'n/a' if run_j is None else joules(run_j) + ' J'}"
                  + (f" ({e['run_energy_source']})" if e.get("run_energy_source") else ""))
