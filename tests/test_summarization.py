@@ -448,9 +448,15 @@ def test_cli_train_compress_report_on_a_tiny_bart(tmp_path, tiny_bart_dir, pairs
             rec["energy_per_inference_j"])
         assert rec["efficiency"]["flops_per_inference"] > 0
     assert records["int8"]["artifact_format"] == "onnx-seq2seq" and records["int8"]["run_energy_j"] > 0
+    for name in ("int8", "distill-dec"):  # measured in rounds alternating with the baseline's own generate
+        paired = records[name]["paired"]
+        assert paired["reference"] == "baseline" and paired["throughput_ratio"] > 0 and paired["rounds"] >= 1
+        assert all(w["name"].startswith("pair-") for w in paired["reference_windows"])
     student = json.loads(Path(records["distill-dec"]["lineage"][1]["path"], "green-artifact.json").read_text())
     assert student["step"] == "distill-seq2seq" and student["params"]["teacher_decoder_layers"] == [1]
     assert json.loads(Path(student["path"], "config.json").read_text())["decoder_layers"] == 1
     md = Path(w, "report", "results.md").read_text()
     assert "| rougeL |" in md and "mJ/summary" in md and "payback (summaries)" in md
     assert Path(w, "report", "pareto.png").stat().st_size > 0
+    page = Path(w, "report", "pareto.html").read_text()
+    assert "rougeL against energy per summary" in page and "per inference" not in page

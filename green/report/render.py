@@ -69,9 +69,9 @@ def write_markdown(entries: list[dict], path: Path, notes: list[str] | None = No
     head = headers(entries)
     by_file = view.records_by_file(records or [])
     lines = ["# green results", "", view.caption(entries, by_file), "",
-             "Energy per inference is total energy (what you pay for) at each record's throughput batch size; "
+             f"Energy per {view.unit(entries)} is total energy (what you pay for) at each record's throughput batch size; "
              "`*` marks the Pareto frontier per device; `~` marks an estimate (its source says which model). "
-             "Payback = the recipe run's energy / energy saved per inference versus the baseline on the same device.",
+             f"Payback = the recipe run's energy / energy saved per {view.unit(entries)} versus the baseline on the same device.",
              "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in table_rows(entries)]

@@ -362,7 +362,7 @@ def energy_notes(entries: list[dict], records: dict[str, Record]) -> list[str]:
     if any(e.get("comparable_energy_j") and e.get("comparable_energy_j") != e.get("energy_per_inference_j")
            for e in entries):
         notes.append("On the chart, a recipe measured in alternation with the baseline sits at its paired ratio "
-                     "times the baseline's energy per inference, the figure the frontier is decided on; the table "
+                     f"times the baseline's energy per {unit(entries)}, the figure the frontier is decided on; the table "
                      "gives its own window's figure.")
     return notes
 
