@@ -391,8 +391,10 @@ class Workbench:
         batch_sizes = list(batch_sizes or ([1, 32, 256] if grid_lengths and device.startswith("cuda") else
                                            [1, 32] if grid_lengths else [settings.batch_size]))
         check_batch_memory(artifact.path, device, batch_sizes, grid_lengths or [MAX_REAL_LENGTH], bool(grid_lengths))
+        max_length = 128
         if self.task_file.is_file():
             task, data = self.task(), self.task_data()
+            max_length = self._task_spec().get("max_length") or max_length
         else:  # an artifact folder outside any workdir: its task's embedded default data
             task = get_task(artifact.task)
             data = task.load_data(DataSpec(EMBEDDED))
@@ -401,7 +403,8 @@ class Workbench:
             other, other_recipe = self.resolve_artifact(pair)
             reference = Reference(other_recipe["name"], other, device)
         record = measure_artifact(artifact, recipe, task, data, device, self.meter(device), settings, batch_sizes,
-                                  grid_lengths, self.country, self.region, reference=reference)
+                                  grid_lengths, self.country, self.region, reference=reference,
+                                  max_length=max_length)
         write_record(self.records_dir, record)
         return record
 

@@ -436,8 +436,17 @@ def test_cli_train_compress_report_on_a_tiny_bart(tmp_path, tiny_bart_dir, pairs
     assert res.returncode == 2 and "distill-dec" in res.stderr
     res = run_green("report", "--workdir", w)
     assert res.returncode == 0, res.stderr[-2000:]
+    res = run_green("measure", "int8", "--workdir", w, "--device", "cpu", "--repeats", "1", "--min-window-s", "0.2")
+    assert res.returncode == 0, res.stderr[-2000:]
 
-    records = {r["recipe"]: r for r in (json.loads(p.read_text()) for p in Path(w, "records").glob("*.json"))}
+    every = [json.loads(p.read_text()) for p in Path(w, "records").glob("*.json")]
+    (measured,) = [r for r in every if r["kind"] == "measurement"]
+    # green measure generates whole summaries at the inputs' trained length, like evaluation.
+    split = measured["energy_split"]
+    assert split["encoder_per_inference_j"] is not None and split["generated_tokens_per_inference"] > 0
+    max_length = json.loads(Path(w, "task.json").read_text())["max_length"]
+    assert 0 < split["input_tokens_per_inference"] <= max_length
+    records = {r["recipe"]: r for r in every if r["kind"] == "evaluation"}
     assert set(records) == {"baseline", "int8", "distill-dec"}
     for rec in records.values():
         assert rec["task"]["primary_metric"] == "rougeL" and rec["task"]["inference_unit"] == "summary"
