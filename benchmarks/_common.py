@@ -125,6 +125,25 @@ def interleave(routes: dict, batches: list, sizes: list[int], rounds: int = 7, w
     return windows
 
 
+def latency_interleaved(routes: dict, rows: list[dict], rounds: int = 2, warmup: int = 5) -> dict:
+    """Batch-1 latency: every row through every route, routes alternating row by row; p50 and p95 in ms."""
+    import statistics
+    import time
+
+    times: dict[str, list[float]] = {name: [] for name in routes}
+    for run in routes.values():
+        for row in rows[:warmup]:
+            run(row)
+    for _ in range(rounds):
+        for row in rows:
+            for name, run in routes.items():
+                t0 = time.perf_counter()
+                run(row)
+                times[name].append((time.perf_counter() - t0) * 1e3)
+    return {name: {"p50_ms": statistics.median(t), "p95_ms": sorted(t)[int(0.95 * len(t))], "samples": len(t)}
+            for name, t in times.items()}
+
+
 def ratio_summary(windows: dict, route: str, reference: str, key: str = "per_s") -> dict:
     """Per-round ratio of ``route`` to ``reference``: median and range."""
     import statistics

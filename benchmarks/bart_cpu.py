@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 warnings.filterwarnings("ignore")
 
-from _common import interleave, machine, ratio_summary, save  # noqa: E402
+from _common import interleave, latency_interleaved, machine, ratio_summary, save  # noqa: E402
 
 from green.artifacts import Artifact  # noqa: E402
 from green.batching import sorted_batches  # noqa: E402
@@ -97,20 +97,6 @@ def ort_share(runner, batch: dict, settings: dict, calls: int = 3) -> dict | Non
         for s, run in zip(sessions, originals):
             s.run = run
     return {"ort_seconds": spent[0] / calls, "generate_seconds": total / calls, "ort_share": spent[0] / total}
-
-
-def latency_interleaved(routes: dict, rows: list[dict], warmup: int = 3) -> dict:
-    times = {name: [] for name in routes}
-    for run in routes.values():
-        for row in rows[:warmup]:
-            run(row)
-    for row in rows:
-        for name, run in routes.items():
-            t0 = time.perf_counter()
-            run(row)
-            times[name].append((time.perf_counter() - t0) * 1e3)
-    return {name: {"p50_ms": statistics.median(t), "p95_ms": sorted(t)[int(0.95 * (len(t) - 1))], "samples": len(t)}
-            for name, t in times.items()}
 
 
 def main() -> None:
@@ -170,7 +156,8 @@ def main() -> None:
           f"{args.window_s:.0f} s windows per route", flush=True)
     windows = interleave(routes, batches, [len(i) for i in groups], args.rounds, args.window_s, warmup=1)
     print(f"latency: batch 1, {args.latency_rows} rows, routes alternating", flush=True)
-    latency = latency_interleaved(routes, [enc.batch([i]) for i in range(min(args.latency_rows, len(enc)))])
+    latency = latency_interleaved(routes, [enc.batch([i]) for i in range(min(args.latency_rows, len(enc)))],
+                                  rounds=1, warmup=3)
     share = {name: ort_share(runner, batches[len(batches) // 2], settings) for name, runner in runners.items()
              if name != BASE}
 

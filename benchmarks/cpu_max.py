@@ -28,7 +28,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -36,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 warnings.filterwarnings("ignore")
 
-from _common import interleave, machine, ratio_summary, save  # noqa: E402
+from _common import interleave, latency_interleaved, machine, ratio_summary, save  # noqa: E402
 
 from green.batching import sorted_batches  # noqa: E402
 from green.models import load_tokenizer  # noqa: E402
@@ -70,22 +69,6 @@ def optimum_dynamic_int8(baseline, task, work: Path) -> OrtRunner:
     quantizer = ORTQuantizer.from_pretrained(work / "optimum-fp32")
     path = quantizer.quantize(preset(is_static=False, per_channel=True), save_dir=work / "optimum-int8")
     return OrtRunner(next(Path(path).glob("*quantized.onnx")), "cpu")
-
-
-def latency_interleaved(runners: dict, rows: list[dict], rounds: int = 2) -> dict:
-    """Batch-1 latency: every row through every route, routes alternating row by row."""
-    times = {name: [] for name in runners}
-    for r in runners.values():
-        for row in rows[:5]:
-            r(row)
-    for _ in range(rounds):
-        for row in rows:
-            for name, run in runners.items():
-                t0 = time.perf_counter()
-                run(row)
-                times[name].append((time.perf_counter() - t0) * 1e3)
-    return {name: {"p50_ms": statistics.median(t), "p95_ms": sorted(t)[int(0.95 * len(t))], "samples": len(t)}
-            for name, t in times.items()}
 
 
 def main() -> None:

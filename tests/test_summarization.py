@@ -333,7 +333,7 @@ def clock_meter():
 
 def test_encoder_and_decoder_energy_add_up_to_the_total(exported, tiny_bart_dir, task):
     from green.evaluate.bench import BenchSettings
-    from green.evaluate.generation import measure_generation
+    from green.evaluate.cell import measure_cell
     from green.models import load_tokenizer
     from green.runtime import open_runner
 
@@ -341,7 +341,9 @@ def test_encoder_and_decoder_energy_add_up_to_the_total(exported, tiny_bart_dir,
     enc = task.encode(tok, TEXTS * 8, 128)
     runner = open_runner(exported["fp32"], "cpu")
     settings = BenchSettings(batch_size=8, repeats=2, min_window_s=0.3, warmup_batches=1)
-    e = measure_generation(runner, enc, clock_meter(), settings, {"num_beams": 2, "max_length": 12})
+    e, paired = measure_cell(task, runner, "generate", enc, clock_meter(), settings, None,
+                             generation={"num_beams": 2, "max_length": 12})
+    assert paired is None
     split = e["split"]
     assert split["encoder_per_inference_j"] + split["decoder_per_inference_j"] == pytest.approx(e["per_inference_j"])
     assert 0 < split["encoder_share"] < 1

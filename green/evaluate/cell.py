@@ -44,7 +44,7 @@ def measure_cell(
         target = prepare_workload(label, runner, encoded, settings)
     paired = None
     if reference is None:
-        energy = measure_workload(target, meter, settings, idle)
+        energy = measure_workload(target, meter, settings, idle, window_prefix="bench" if gen is None else "generate")
         warn_if_contended(energy, what)
     else:
         # The reference generates as it would on its own: its generation_config, no recipe overrides.

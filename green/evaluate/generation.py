@@ -53,7 +53,7 @@ class Generating:
         self.tokens += int((ids[:, 1:] != pad).sum()) if pad is not None else int(ids[:, 1:].size)
         self.outputs += int(ids.shape[0])
         width = int(np.asarray(batch["input_ids"]).shape[1])
-        if len(self.shapes) < 4096:
+        if len(self.shapes) < 4096:  # records carry these shapes: bounded, whatever the windows ran
             self.shapes.append((int(ids.shape[0]), width, max(0, int(ids.shape[1]) - 1)))
         return ids
 
@@ -69,9 +69,8 @@ def generation_workload(name: str, runner: Runner, encoded: Encoded, settings: B
 
 
 def encoder_workload(generating: Workload) -> Workload:
-    """The same prepared batches and pass, run through the encoder alone."""
-    runner = generating.runner.runner if isinstance(generating.runner, Generating) else generating.runner
-    return replace(generating, name=f"{generating.name}-encoder", runner=runner)
+    """The same prepared batches and pass as a :func:`generation_workload`, run through the encoder alone."""
+    return replace(generating, name=f"{generating.name}-encoder", runner=generating.runner.runner)
 
 
 def add_split(energy: dict, generating: Workload, meter: EnergyMeter, settings: BenchSettings,
@@ -101,14 +100,6 @@ def add_split(energy: dict, generating: Workload, meter: EnergyMeter, settings: 
         "method": SPLIT_METHOD,
     }
     return energy
-
-
-def measure_generation(runner: Runner, encoded: Encoded, meter: EnergyMeter, settings: BenchSettings,
-                       generation: dict, idle: Measurement | None = None, label: str = "generate") -> dict:
-    """Energy per output, per generated token, and its encoder/decoder split, at ``settings.batch_size``."""
-    workload = generation_workload(label, runner, encoded, settings, generation)
-    energy = measure_workload(workload, meter, settings, idle, window_prefix="generate")
-    return add_split(energy, workload, meter, settings, idle)
 
 
 def measure_generation_latency(runner: Runner, encoded: Encoded, generation: dict, samples: int,
