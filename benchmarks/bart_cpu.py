@@ -15,12 +15,15 @@ machine noise hits all alike, it measures at batch 32 on the test split's real l
 
 * PyTorch fp32 ``generate`` (the baseline; the reference of every ratio);
 * green fp32-onnx (int8's own export: ONNX Runtime with the KV cache, not quantized);
-* green int8, distill-dec and distill-dec-int8.
+* green int8, distill-dec and distill-dec-int8;
+* int8 again with transformers' search loop (optimum-onnx's ``generate``), the route green
+  used before :mod:`green.runtime.search`: what green's search buys, in the same run.
 
 Then batch-1 latency (one summary per call, routes alternating row by row), ROUGE-L of every
 route on the evaluated test rows, and where the time of one ONNX Runtime ``generate`` goes
-(the share spent inside ONNX Runtime sessions; the rest is transformers' search loop in
-Python: beam bookkeeping, logits processors, the no-repeat n-gram check). Targets (issue 10):
+(the share spent inside ONNX Runtime sessions; the rest is the search loop in Python: beam
+bookkeeping, the no-repeat n-gram check, and with transformers' loop the full-vocabulary
+log-softmax, processors and top-k). Targets (issue 10):
 int8 at least 2x the summaries per second at most 1 ROUGE-L point below; distill-dec-int8
 at least 3x at most 1.5 points below. Results go to benchmarks/results/bart_cpu-<cpu>-<date>.json.
 """
@@ -46,10 +49,11 @@ from green.artifacts import Artifact  # noqa: E402
 from green.batching import sorted_batches  # noqa: E402
 from green.models import load_tokenizer  # noqa: E402
 from green.records import load_records  # noqa: E402
-from green.runtime import open_runner  # noqa: E402
+from green.runtime import RuntimeOptions, open_runner  # noqa: E402
 from green.workbench import Workbench  # noqa: E402
 
 BASE = "torch-fp32"
+HF_INT8 = "int8, transformers search"
 
 
 def quantized(onnx_export: Artifact, task, data, out: Path) -> Artifact:
@@ -67,9 +71,7 @@ def quantized(onnx_export: Artifact, task, data, out: Path) -> Artifact:
 
 def ort_share(runner, batch: dict, settings: dict, calls: int = 3) -> dict | None:
     """Share of a generate call spent inside ONNX Runtime session.run (the rest is the Python search loop)."""
-    model = getattr(runner, "model", None)
-    parts = [getattr(model, name, None) for name in ("encoder", "decoder", "decoder_with_past")]
-    sessions = [p.session for p in parts if p is not None and hasattr(p, "session")]
+    sessions = getattr(runner, "sessions", None)
     if not sessions:
         return None
     spent = [0.0]
@@ -132,6 +134,9 @@ def main() -> None:
     artifacts = {BASE: baseline, "green fp32-onnx": Artifact.load(int8.parent), "green int8": int8,
                  "green distill-dec": distill, "green distill-dec-int8": distill_int8}
     runners = {name: open_runner(a, "cpu") for name, a in artifacts.items()}
+    # int8 again with transformers' search loop (optimum-onnx's generate): what green's search buys, same run.
+    runners[HF_INT8] = open_runner(int8, "cpu", RuntimeOptions(transformers_search=True))
+    artifacts[HF_INT8] = int8
     # The same settings for every route: the baseline's generation_config.
     settings = task.inference_settings(baseline.path, None)
     print(f"generation settings (all routes): {settings}", flush=True)
@@ -145,6 +150,7 @@ def main() -> None:
         t0 = time.perf_counter()
         preds = task.predict(runner, enc, 64, generation=settings)
         quality[name] = task.metrics(preds, test)
+        print(f"  {name}: search {runner.describe().get('search', 'transformers (PyTorch)')}", flush=True)
         print(f"{name}: ROUGE-L {quality[name]['rougeL']:.4f} on {len(test)} test rows "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
     lead = task.reference(data, test)

@@ -58,6 +58,10 @@ def tiny_bart_dir(tmp_path_factory) -> Path:
                         max_position_embeddings=256, init_std=0.3, pad_token_id=0, bos_token_id=101,
                         eos_token_id=102, decoder_start_token_id=101, forced_eos_token_id=102)
     model = BartForConditionalGeneration(config)
+    # Favour the end token enough that some searches end early and some run to max_length: the
+    # search's finishing, length-penalty and early-stopping paths then decide the tokens.
+    with torch.no_grad():
+        model.final_logits_bias[0, 102] = 5.5
     model.generation_config = GenerationConfig(decoder_start_token_id=101, bos_token_id=101, eos_token_id=102,
                                                pad_token_id=0, forced_eos_token_id=102, num_beams=2, max_length=12)
     model.save_pretrained(out)
@@ -233,25 +237,84 @@ def test_int8_quantizes_every_part(exported):
     assert (int8.path / "generation_config.json").is_file() and (int8.path / "tokenizer.json").is_file()
 
 
-@pytest.mark.parametrize("beams", [1, 2])
-def test_onnx_generation_with_kv_cache_matches_pytorch(exported, tiny_bart_dir, task, beams):
+SEARCHES = [
+    {"num_beams": 1, "max_length": 12},
+    {"num_beams": 2, "max_length": 12},
+    {"num_beams": 4, "max_length": 16, "min_length": 6, "no_repeat_ngram_size": 2, "early_stopping": True},
+    {"num_beams": 3, "max_length": 14, "length_penalty": 2.0, "early_stopping": False, "no_repeat_ngram_size": 1},
+    {"num_beams": 2, "max_new_tokens": 9, "length_penalty": -1.0, "early_stopping": "never"},
+    {"num_beams": 3, "max_length": 14, "length_penalty": 1.5, "early_stopping": "never"},
+    {"num_beams": 3, "max_length": 10, "forced_bos_token_id": 1996, "no_repeat_ngram_size": 3},
+    {"num_beams": 1, "max_length": 10, "min_length": 8, "no_repeat_ngram_size": 1},
+]
+
+
+@pytest.mark.parametrize("settings", SEARCHES, ids=lambda s: "-".join(f"{k}={v}" for k, v in s.items()))
+def test_onnx_generation_with_kv_cache_matches_pytorch(exported, tiny_bart_dir, task, settings):
+    """green's search over top-k candidates gives transformers' tokens, setting by setting."""
     from green.models import load_tokenizer
     from green.runtime import open_runner
 
     tok = load_tokenizer(str(tiny_bart_dir))
     enc = task.encode(tok, TEXTS, 128)
     batch = enc.batch(list(range(len(TEXTS))))
-    settings = {"num_beams": beams, "max_length": 12}
     ref = open_runner(exported["torch"], "cpu").generate(batch, settings)
     ort_runner = open_runner(exported["fp32"], "cpu")
     assert ort_runner.describe()["kv_cache"] is True
+    assert ort_runner.describe()["search"].startswith("green")
     got = ort_runner.generate(batch, settings)
     assert len({tuple(r) for r in ref.tolist()}) > 1  # the outputs depend on the inputs: a real comparison
     assert got.tolist() == ref.tolist()
+
+
+def test_onnx_generation_outside_green_search_uses_transformers(exported, tiny_bart_dir, task, caplog):
+    """A setting the search does not implement (a repetition penalty) runs transformers' loop, with a log line."""
+    from green.models import load_tokenizer
+    from green.runtime import open_runner
+
+    tok = load_tokenizer(str(tiny_bart_dir))
+    batch = task.encode(tok, TEXTS, 128).batch(list(range(len(TEXTS))))
+    settings = {"num_beams": 2, "max_length": 12, "repetition_penalty": 1.5}
+    ort_runner = open_runner(exported["fp32"], "cpu")
+    with caplog.at_level("WARNING"):
+        got = ort_runner.generate(batch, settings)
+    assert "repetition_penalty" in caplog.text and "transformers' search loop" in caplog.text
+    assert got.tolist() == open_runner(exported["torch"], "cpu").generate(batch, settings).tolist()
     # The encoder alone (the energy split's windows) gives the encoder's hidden states.
     np.testing.assert_allclose(ort_runner(batch), open_runner(exported["torch"], "cpu")(batch), atol=1e-4)
     # int8 generates too (its tokens may differ: its weights do).
-    assert open_runner(exported["int8"], "cpu").generate(batch, settings).shape[0] == len(TEXTS)
+    assert open_runner(exported["int8"], "cpu").generate(batch, {"num_beams": 2, "max_length": 12}).shape[0] == len(TEXTS)
+
+
+def test_decoder_top_k_graph_gives_the_best_log_probabilities(exported):
+    """The decoder with LogSoftmax and TopK appended returns log_softmax(logits)'s k best, best first."""
+    import onnxruntime as ort
+
+    from green.runtime.seq2seq import TOP_K, with_top_k
+
+    path = exported["fp32"].file("decoder")
+    plain = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    scored = ort.InferenceSession(with_top_k(path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    feed = {"input_ids": np.full((3, 1), 101, np.int64), "encoder_attention_mask": np.ones((3, 7), np.int64),
+            "encoder_hidden_states": rng.standard_normal((3, 7, 32)).astype(np.float32)}
+    logits = plain.run(["logits"], feed)[0][:, -1]
+    values, ids = scored.run(None, {**feed, TOP_K: np.array([5], np.int64)})[:2]
+    shifted = logits - logits.max(1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
+    np.testing.assert_array_equal(ids.reshape(3, 5), np.argsort(-log_probs, 1)[:, :5])
+    np.testing.assert_allclose(values.reshape(3, 5), np.sort(log_probs, 1)[:, ::-1][:, :5], atol=1e-5)
+
+
+def test_generated_tokens_stop_at_the_end_token():
+    """Beam search fills finished rows with ``pad or eos``: with pad 0 that is the end token, not padding."""
+    from green.evaluate.generation import generated_tokens
+
+    ids = np.array([[101, 7, 8, 102, 102, 102],   # 3 tokens, the end included; eos filler after
+                    [101, 5, 102, 0, 0, 0],        # 2
+                    [101, 4, 4, 4, 4, 4]])          # no end: 5
+    assert generated_tokens(ids, (102,), 0) == 10
+    assert generated_tokens(ids, (), 0) == 3 + 2 + 2 + 5  # without an end id, only padding is left out
 
 
 def test_fp16_export_of_every_part_runs_on_the_cpu_provider(exported, tiny_bart_dir, task, tmp_path):

@@ -31,6 +31,20 @@ LATENCY_SAMPLES = 24
 SPLIT_METHOD = "encoder measured alone in its own windows over the same batches; decoder = generation - encoder"
 
 
+def generated_tokens(ids: np.ndarray, eos: tuple[int, ...], pad: int | None) -> int:
+    """Tokens generated in ``ids``: per row, from after the start token up to and including the first end token.
+
+    What follows the end is filler, and not always the pad id: transformers' beam search fills
+    with ``pad or eos``, so a model whose pad id is 0 gets end tokens there.
+    """
+    body = ids[:, 1:]
+    rest = (body != pad).sum(1) if pad is not None else np.full(len(body), body.shape[1])
+    if not eos:
+        return int(rest.sum())
+    ends = np.isin(body, eos)
+    return int(np.where(ends.any(1), ends.argmax(1) + 1, rest).sum())
+
+
 class Generating:
     """A runner whose call is one whole ``generate``; counts outputs and generated tokens.
 
@@ -48,9 +62,7 @@ class Generating:
 
     def __call__(self, batch) -> np.ndarray:
         ids = self.runner.generate(batch, self.settings)
-        pad = self.runner.pad_token_id
-        # Column 0 is the decoder's start token; what follows the end token is padding.
-        self.tokens += int((ids[:, 1:] != pad).sum()) if pad is not None else int(ids[:, 1:].size)
+        self.tokens += generated_tokens(ids, self.runner.eos_token_ids, self.runner.pad_token_id)
         self.outputs += int(ids.shape[0])
         width = int(np.asarray(batch["input_ids"]).shape[1])
         if len(self.shapes) < 4096:  # records carry these shapes: bounded, whatever the windows ran

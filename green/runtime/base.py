@@ -30,6 +30,8 @@ class RuntimeOptions:
     semi_structured: bool = False
     #: The recipe declared a fallback device: run dense (and say so) where sparse kernels are absent.
     dense_fallback: bool = False
+    #: ONNX Runtime generation: run transformers' search loop even where green's applies (for comparisons).
+    transformers_search: bool = False
 
 
 class Runner(ABC):
@@ -62,6 +64,8 @@ class Runner(ABC):
 
     #: Sequence-to-sequence runners: the pad id that fills generated rows after their end.
     pad_token_id: int | None = None
+    #: Sequence-to-sequence runners: the ids that end a generated sequence.
+    eos_token_ids: tuple[int, ...] = ()
 
     def generate(self, batch: Any, settings: dict) -> np.ndarray:
         """Token ids generated for a batch (one row per input, padded); ``settings`` override the model's defaults.
