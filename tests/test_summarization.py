@@ -317,6 +317,80 @@ def test_generated_tokens_stop_at_the_end_token():
     assert generated_tokens(ids, (), 0) == 3 + 2 + 2 + 5  # without an end id, only padding is left out
 
 
+@pytest.fixture(scope="module")
+def pruned(tmp_path_factory, tiny_bart_dir, task, pairs_jsonl):
+    """The tiny BART with half its heads and FFN channels pruned in both stacks (Taylor scores), then exported."""
+    from green.artifacts import Artifact, support_roles
+    from green.compress import STEPS, StepContext
+    from green.compress.export import ExportConfig
+    from green.compress.prune import PruneConfig
+    from green.workbench import Workbench
+
+    data = task.load_data(DataSpec(str(pairs_jsonl), {"text": "article", "summary": "abstract"}, 42))
+    base = Artifact(path=tiny_bart_dir, format="torch", task="summarization", step="train",
+                    files={"model": "model.safetensors", **support_roles(tiny_bart_dir)})
+    root = tmp_path_factory.mktemp("pruned")
+    out = {}
+    for name, step, config, parent in (
+            ("torch", "prune", PruneConfig(heads=0.5, ffn=[0.5, 0.25, 0.5, 0.75], allocation="uniform",
+                                            importance="taylor", importance_batches=1, recovery=None), base),
+            ("onnx", "export", ExportConfig(optimize=True), None)):
+        d = root / name
+        d.mkdir()
+        art = STEPS[step].run(parent or out["torch"], config, StepContext(out_dir=d, device="cpu", task=task, data=data))
+        Workbench._complete(art, parent or out["torch"])
+        art.save()
+        out[name] = Artifact.load(d)
+    return out
+
+
+def test_prune_removes_heads_and_ffn_channels_of_both_stacks_and_reloads(pruned, tiny_bart_dir, task):
+    from green.compress.prune_seq2seq import blocks, kept_heads
+    from green.runtime.pytorch import load_pretrained
+
+    model = load_pretrained(pruned["torch"].path, task.model_class())
+    attentions, ffns = blocks(model)
+    assert kept_heads(model) == {"encoder.self_attn": 1, "decoder.self_attn": 1, "decoder.encoder_attn": 1}
+    assert all(a.module.q_proj.out_features == 16 and a.module.out_proj.in_features == 16 for a in attentions)
+    assert [f.fc1.out_features for f in ffns] == [32, 48, 32, 16]  # encoder 0, 1, decoder 0, 1
+    assert [f.fc2.in_features for f in ffns] == [32, 48, 32, 16]
+    assert pruned["torch"].extra["heads_kept"] == kept_heads(model)
+    # What was kept is what scored best: the reloaded weights are rows of the parent's.
+    parent = load_pretrained(tiny_bart_dir, task.model_class())
+    kept_rows = model.model.encoder.layers[0].fc1.weight
+    parent_rows = parent.model.encoder.layers[0].fc1.weight
+    assert all(any(bool((r == p).all()) for p in parent_rows) for r in kept_rows)
+
+
+def test_pruned_bart_exports_its_smaller_kv_cache_and_generates_as_pytorch(pruned, tiny_bart_dir, task):
+    import onnx
+
+    from green.models import load_tokenizer
+    from green.runtime import open_runner
+
+    past = [i for i in onnx.load(str(pruned["onnx"].file("decoder_with_past")), load_external_data=False).graph.input
+            if i.name.startswith("past_key_values.")]
+    assert past and all(i.type.tensor_type.shape.dim[1].dim_value == 1 for i in past)  # 1 head left of 2
+    tok = load_tokenizer(str(tiny_bart_dir))
+    batch = task.encode(tok, TEXTS, 128).batch(list(range(len(TEXTS))))
+    for settings in SEARCHES[1:3]:
+        ref = open_runner(pruned["torch"], "cpu").generate(batch, settings)
+        assert open_runner(pruned["onnx"], "cpu").generate(batch, settings).tolist() == ref.tolist()
+
+
+def test_prune_of_an_encoder_decoder_takes_one_head_ratio(tiny_bart_dir, task, pairs_jsonl, tmp_path):
+    from green.artifacts import Artifact, support_roles
+    from green.compress import STEPS, StepContext
+    from green.compress.prune import PruneConfig
+
+    data = task.load_data(DataSpec(str(pairs_jsonl), {"text": "article", "summary": "abstract"}, 42))
+    base = Artifact(path=tiny_bart_dir, format="torch", task="summarization", step="train",
+                    files={"model": "model.safetensors", **support_roles(tiny_bart_dir)})
+    config = PruneConfig(heads=[0.5, 0.0, 0.5, 0.5], importance="magnitude", recovery=None)
+    with pytest.raises(GreenError, match="one ratio"):
+        STEPS["prune"].run(base, config, StepContext(out_dir=tmp_path, device="cpu", task=task, data=data))
+
+
 def test_fp16_export_of_every_part_runs_on_the_cpu_provider(exported, tiny_bart_dir, task, tmp_path):
     """The fp16 recipe's export, checked where no GPU is: fp16 weights in each part, fp32 inputs, generation runs."""
     import onnx
@@ -462,11 +536,11 @@ def test_classification_only_recipe_on_a_summarization_workdir_fails_in_one_line
     wb = Workbench(tmp_path / "w", device="cpu")
     (tmp_path / "w").mkdir()
     wb.task_file.write_text(json.dumps({"task": "summarization", "data": "embedded", "columns": {}, "seed": 42}))
-    for recipe in ("distill-l3", "prune50", "int8-static", "cpu-max"):
+    for recipe in ("distill-l3", "int8-static", "cpu-max"):
         with pytest.raises(GreenError) as err:
             wb.plan(recipe)
         assert "summarization" in str(err.value) and "distill-dec" in str(err.value) and "\n" not in str(err.value)
-    for recipe in ("int8", "fp32-onnx", "distill-dec", "distill-dec-int8"):
+    for recipe in ("int8", "fp32-onnx", "distill-dec", "distill-dec-int8", "prune50", "prune50-int8"):
         assert wb.plan(recipe)[0].name == recipe
     with pytest.raises(GreenError, match="encoder-decoder"):
         Workbench(tmp_path / "other", device="cpu").plan("distill-dec", task="text-classification")

@@ -111,7 +111,8 @@ def export_seq2seq(parent: Artifact, config: ExportConfig, ctx: StepContext, tas
         warnings.simplefilter("ignore")
         try:
             onnx_export_from_model(model, output=raw_dir, task=task.export_task, opset=config.opset, device="cpu",
-                                   do_validation=False, no_post_process=True)
+                                   do_validation=False, no_post_process=True,
+                                   custom_onnx_configs=pruned_cache_configs(model, task.export_task))
         except (ValueError, RuntimeError, KeyError) as exc:
             raise GreenError(f"export to ONNX failed: {str(exc).strip().splitlines()[0][:200]}",
                              "check the export settings (opset) in the recipe") from None
@@ -147,6 +148,55 @@ def export_seq2seq(parent: Artifact, config: ExportConfig, ctx: StepContext, tas
         flops=parent.flops,
         extra={"fused_ops": fusions} if fusions else {},
     )
+
+
+def pruned_cache_configs(model, export_task: str) -> dict | None:
+    """optimum-onnx configs for the decoder parts of a model whose attention heads were pruned; None if none were.
+
+    optimum makes the example KV cache it traces the decoder-with-past with from the
+    config's head counts; a pruned decoder's cache has fewer heads (one count per attention
+    kind, see :mod:`green.compress.prune_seq2seq`), so its example cache generator is
+    replaced by one with the model's real head counts.
+    """
+    from green.compress.prune_seq2seq import blocks, kept_heads
+
+    if not getattr(model.config, "green_linear_shapes", None):
+        return None
+    heads = kept_heads(model)
+    att = blocks(model)[0][0].module
+    if heads.get("decoder.self_attn") == model.config.decoder_attention_heads and \
+            heads.get("decoder.encoder_attn") == model.config.decoder_attention_heads:
+        return None
+    import optimum.exporters.onnx.model_configs  # noqa: F401  (registers the architectures)
+    from optimum.exporters.tasks import TasksManager
+    from optimum.exporters.utils import get_encoder_decoder_models_for_export
+    from optimum.utils.input_generators import DummySeq2SeqPastKeyValuesGenerator
+
+    head_dim = att.head_dim
+
+    class PrunedCache(DummySeq2SeqPastKeyValuesGenerator):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            # optimum's names: "encoder" is the cross-attention cache, "decoder" the self-attention one.
+            self.encoder_num_attention_heads = heads["decoder.encoder_attn"]
+            self.decoder_num_attention_heads = heads["decoder.self_attn"]
+            self.encoder_hidden_size = self.encoder_num_attention_heads * head_dim
+            self.decoder_hidden_size = self.decoder_num_attention_heads * head_dim
+
+    def swap(entry):
+        if isinstance(entry, dict):
+            return {k: swap(v) for k, v in entry.items()}
+        return PrunedCache if isinstance(entry, type) and issubclass(entry, DummySeq2SeqPastKeyValuesGenerator) else entry
+
+    ctor = TasksManager.get_exporter_config_constructor(model=model, exporter="onnx", task=export_task,
+                                                        library_name="transformers")
+    parts = get_encoder_decoder_models_for_export(model, ctor(model.config, int_dtype="int64", float_dtype="fp32"))
+    custom = {}
+    for name in ("decoder_model", "decoder_with_past_model"):
+        cfg = parts[name][1]
+        cfg.DUMMY_INPUT_GENERATOR_CLASSES = tuple(swap(e) for e in cfg.DUMMY_INPUT_GENERATOR_CLASSES)
+        custom[name] = cfg
+    return custom
 
 
 FUSED_OPS = ("Attention", "MultiHeadAttention", "SkipLayerNormalization", "BiasGelu", "FastGelu", "EmbedLayerNormalization")

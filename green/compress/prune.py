@@ -225,7 +225,7 @@ def _importance_feeds(ctx: StepContext, tokenizer, config: PruneConfig, device: 
     data = ctx.require_data("prune", "a few batches of train data to score importance")
     rows = data.train.head(32 * config.importance_batches)
     enc = ctx.task.encode(tokenizer, rows.inputs, 128)
-    targets = ctx.task.target_tensor(rows.targets)
+    targets = ctx.task.training_targets(rows, tokenizer)  # class ids, or a summary's token ids
     feeds = []
     for idx in bucketed_batches(enc.lengths, 32, ctx.seed)[: config.importance_batches if config.importance == "taylor" else 1]:
         batch = {k: torch.from_numpy(v).to(device) for k, v in enc.batch(idx).items() if k != "token_type_ids"}
@@ -235,7 +235,7 @@ def _importance_feeds(ctx: StepContext, tokenizer, config: PruneConfig, device: 
 
 
 @register_step("prune", PruneConfig, "structured pruning of attention heads and FFN channels (torch-pruning), "
-               "with recovery fine-tuning", takes="torch", gives="torch")
+               "with recovery fine-tuning", takes="torch", gives="torch", kinds=("encoder", "seq2seq"))
 def prune(parent: Artifact, config: PruneConfig, ctx: StepContext) -> Artifact:
     import torch
 
@@ -250,7 +250,13 @@ def prune(parent: Artifact, config: PruneConfig, ctx: StepContext) -> Artifact:
     device = ctx.device
     model.to(device)
     params_before = sum(p.numel() for p in model.parameters())
-    kept = prune_model(model, config, _importance_feeds(ctx, tokenizer, config, device), task)
+    feeds = _importance_feeds(ctx, tokenizer, config, device)
+    if getattr(model.config, "is_encoder_decoder", False):
+        from green.compress import prune_seq2seq
+
+        kept = prune_seq2seq.prune_model(model, config, feeds, task)
+    else:
+        kept = prune_model(model, config, feeds, task)
     params_after = sum(p.numel() for p in model.parameters())
     log.info("pruned to %s heads and %s FFN channels per layer (%.0f%% of the parameters)",
              kept["heads_kept"], kept["ffn_kept"], 100 * params_after / params_before)
@@ -260,6 +266,8 @@ def prune(parent: Artifact, config: PruneConfig, ctx: StepContext) -> Artifact:
         history = recover(model, parent, config.recovery, ctx, tokenizer, data)
     model.eval().cpu()
     model.save_pretrained(ctx.out_dir)
+    if getattr(model.config, "is_encoder_decoder", False):
+        model.generation_config.save_pretrained(ctx.out_dir)
     copy_support_files(parent.path, ctx.out_dir)
     return Artifact(
         path=ctx.out_dir,
@@ -285,6 +293,8 @@ def recover(model, parent: Artifact, config: RecoveryConfig, ctx: StepContext, t
     base = BUDGETS.get((parent.lineage()[-1].params.get("budget") or {}).get("name", ""), CPU_DEFAULT)
     if ctx.quick:
         base = QUICK
+    if ctx.task.model_kind == "seq2seq":
+        base = ctx.task.budget(ctx.device, ctx.quick)
     budget = replace(base, name="recovery", epochs=config.epochs,
                      max_train_rows=config.train_rows or base.max_train_rows,
                      learning_rate=config.learning_rate or base.learning_rate)
@@ -294,9 +304,15 @@ def recover(model, parent: Artifact, config: RecoveryConfig, ctx: StepContext, t
         from green.runtime.pytorch import load_pretrained
 
         teacher = load_pretrained(parent.path, ctx.task.model_class()).eval().to(ctx.device)
-        cached = teacher_outputs(teacher, ctx.task, tokenizer, train, ctx.device, budget.max_length)
-        del teacher
-        loss = DistillLoss(ctx.task, train, cached, ctx.device, config.temperature, config.alpha)
+        if getattr(teacher.config, "is_encoder_decoder", False):
+            # Next-token distributions are vocabulary-sized per summary token: the teacher runs per batch.
+            from green.compress.distill_seq2seq import Seq2SeqStudentLoss
+
+            loss = Seq2SeqStudentLoss(ctx.task, train, tokenizer, teacher, config, ctx.device, shared_encoder=False)
+        else:
+            cached = teacher_outputs(teacher, ctx.task, tokenizer, train, ctx.device, budget.max_length)
+            del teacher
+            loss = DistillLoss(ctx.task, train, cached, ctx.device, config.temperature, config.alpha)
     result = fit(model, ctx.task, tokenizer, train, data.validation.head(budget.max_validation_rows), budget,
                  ctx.device, loss=loss, seed=ctx.seed, label="recovery fine-tuning")
     return result.history

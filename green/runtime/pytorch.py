@@ -92,8 +92,10 @@ def _load_reshaped(path: Path, model_class: type, config, shapes: dict[str, list
         raise OSError(f"{path} has no model.safetensors")
     state = load_file(str(weights))
     missing, unexpected = model.load_state_dict(state, strict=False)
-    # Tied or buffer-only keys are allowed to be absent; real weights are not.
-    missing = [k for k in missing if not k.endswith(("position_ids", "token_type_ids"))]
+    # Tied or buffer-only keys are allowed to be absent (tie_weights fills them); real weights are not.
+    tied = {f"{name}.{key}" if name else key for name, module in model.named_modules()
+            for key in (getattr(module, "_tied_weights_keys", None) or ())}
+    missing = [k for k in missing if k not in tied and not k.endswith(("position_ids", "token_type_ids"))]
     if missing or unexpected:
         raise ValueError(f"weights do not match the pruned shapes (missing {missing[:3]}, unexpected {unexpected[:3]})")
     model.tie_weights()
