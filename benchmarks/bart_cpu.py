@@ -16,6 +16,8 @@ machine noise hits all alike, it measures at batch 32 on the test split's real l
 * PyTorch fp32 ``generate`` (the baseline; the reference of every ratio);
 * green fp32-onnx (int8's own export: ONNX Runtime with the KV cache, not quantized);
 * green int8, distill-dec and distill-dec-int8;
+* green prune50-int8, when the workdir has a run of it (heads and FFN channels of both stacks
+  halved, recovery fine-tuning, int8);
 * int8 again with transformers' search loop (optimum-onnx's ``generate``), the route green
   used before :mod:`green.runtime.search`: what green's search buys, in the same run.
 
@@ -133,6 +135,8 @@ def main() -> None:
     # int8's parent is its own fp32 ONNX export: ONNX Runtime with the KV cache, before quantization.
     artifacts = {BASE: baseline, "green fp32-onnx": Artifact.load(int8.parent), "green int8": int8,
                  "green distill-dec": distill, "green distill-dec-int8": distill_int8}
+    if "prune50-int8" in done:  # optional: made by `green compress --recipe prune50-int8` on this workdir
+        artifacts["green prune50-int8"] = wb.resolve_artifact("prune50-int8")[0]
     runners = {name: open_runner(a, "cpu") for name, a in artifacts.items()}
     # int8 again with transformers' search loop (optimum-onnx's generate): what green's search buys, same run.
     runners[HF_INT8] = open_runner(int8, "cpu", RuntimeOptions(transformers_search=True))

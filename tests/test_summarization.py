@@ -280,6 +280,13 @@ def test_onnx_generation_outside_green_search_uses_transformers(exported, tiny_b
         got = ort_runner.generate(batch, settings)
     assert "repetition_penalty" in caplog.text and "transformers' search loop" in caplog.text
     assert got.tolist() == open_runner(exported["torch"], "cpu").generate(batch, settings).tolist()
+    # Asked for by name (benchmarks compare the two loops), transformers' loop runs settings green's search knows.
+    from green.runtime import RuntimeOptions
+
+    hf = open_runner(exported["fp32"], "cpu", RuntimeOptions(transformers_search=True))
+    assert hf.describe()["search"] == "transformers"
+    plain = {"num_beams": 2, "max_length": 12}
+    assert hf.generate(batch, plain).tolist() == ort_runner.generate(batch, plain).tolist()
     # The encoder alone (the energy split's windows) gives the encoder's hidden states.
     np.testing.assert_allclose(ort_runner(batch), open_runner(exported["torch"], "cpu")(batch), atol=1e-4)
     # int8 generates too (its tokens may differ: its weights do).

@@ -88,7 +88,7 @@ def with_top_k(path: Path) -> bytes:
     ])
     rest = [o for o in graph.output if o.name != "logits"]
     del graph.output[:]
-    graph.output.extend([helper.make_tensor_value_info(TOP_VALUES, TensorProto.FLOAT, None),
+    graph.output.extend([helper.make_tensor_value_info(TOP_VALUES, logits.type.tensor_type.elem_type, None),
                          helper.make_tensor_value_info(TOP_IDS, TensorProto.INT64, None), *rest])
     return model.SerializeToString()  # raises past protobuf's 2 GB; the caller then uses transformers' loop
 
@@ -113,7 +113,7 @@ class OrtDecoder:
 
     @staticmethod
     def _top(outs: list, rows: int) -> tuple[np.ndarray, np.ndarray]:
-        return outs[0].reshape(rows, -1), outs[1].reshape(rows, -1)
+        return outs[0].reshape(rows, -1).astype(np.float32, copy=False), outs[1].reshape(rows, -1)
 
     def _keep(self, names: list[str], outs: list) -> None:
         for name, value in zip(names[2:], outs[2:]):
