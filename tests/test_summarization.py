@@ -362,6 +362,10 @@ def test_prune_removes_heads_and_ffn_channels_of_both_stacks_and_reloads(pruned,
     assert [f.fc1.out_features for f in ffns] == [32, 48, 32, 16]  # encoder 0, 1, decoder 0, 1
     assert [f.fc2.in_features for f in ffns] == [32, 48, 32, 16]
     assert pruned["torch"].extra["heads_kept"] == kept_heads(model)
+    # The generation settings travel with the pruned model, into its export too (not the config's defaults).
+    for art in (pruned["torch"], pruned["onnx"]):
+        settings = json.loads((art.path / "generation_config.json").read_text())
+        assert settings["num_beams"] == 2 and settings["max_length"] == 12, art.path
     # What was kept is what scored best: the reloaded weights are rows of the parent's.
     parent = load_pretrained(tiny_bart_dir, task.model_class())
     kept_rows = model.model.encoder.layers[0].fc1.weight

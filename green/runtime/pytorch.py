@@ -99,6 +99,10 @@ def _load_reshaped(path: Path, model_class: type, config, shapes: dict[str, list
     if missing or unexpected:
         raise ValueError(f"weights do not match the pruned shapes (missing {missing[:3]}, unexpected {unexpected[:3]})")
     model.tie_weights()
+    if (path / "generation_config.json").is_file():  # from_config starts from the model config's defaults
+        from transformers import GenerationConfig
+
+        model.generation_config = GenerationConfig.from_pretrained(str(path))
     return model.eval()
 
 
