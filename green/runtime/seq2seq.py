@@ -101,8 +101,9 @@ class OrtDecoder:
     gathered only when inputs leave the batch.
     """
 
-    def __init__(self, encoder, decoder, with_past) -> None:
+    def __init__(self, encoder, decoder, with_past, vocab_size: int | None = None) -> None:
         self.encoder, self.decoder, self.with_past = encoder, decoder, with_past
+        self.vocab_size = vocab_size
         self.encoder_inputs = [i.name for i in encoder.get_inputs()]
         self.first_outputs = [o.name for o in decoder.get_outputs()]
         self.step_outputs = [o.name for o in with_past.get_outputs()]
@@ -110,6 +111,10 @@ class OrtDecoder:
         self.mask: np.ndarray | None = None
         self.self_kv: dict[str, np.ndarray] = {}
         self.cross_kv: dict[str, np.ndarray] = {}
+
+    def _k(self, k: int) -> np.ndarray:
+        """TopK's k, no more than the vocabulary (a tiny vocabulary is then scored whole)."""
+        return np.array([min(k, self.vocab_size) if self.vocab_size else k], np.int64)
 
     @staticmethod
     def _top(outs: list, rows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -129,7 +134,7 @@ class OrtDecoder:
         self.self_kv, self.cross_kv = {}, {}
         outs = self.decoder.run(self.first_outputs, {
             "input_ids": np.full((rows, 1), start_token, np.int64), "encoder_attention_mask": self.mask,
-            "encoder_hidden_states": hidden, TOP_K: np.array([k], np.int64)})
+            "encoder_hidden_states": hidden, TOP_K: self._k(k)})
         self._keep(self.first_outputs, outs)
         return self._top(outs, rows)
 
@@ -149,7 +154,7 @@ class OrtDecoder:
         if shrunk or not np.array_equal(rows, np.arange(len(rows))):
             self.self_kv = {n: v[rows] for n, v in self.self_kv.items()}
         feed = {"input_ids": tokens.reshape(-1, 1).astype(np.int64), "encoder_attention_mask": self.mask,
-                TOP_K: np.array([k], np.int64), **self.self_kv, **self.cross_kv}
+                TOP_K: self._k(k), **self.self_kv, **self.cross_kv}
         outs = self.with_past.run(self.step_outputs, feed)
         self._keep(self.step_outputs, outs)
         return self._top(outs, len(tokens))
@@ -202,7 +207,7 @@ class OrtSeq2SeqRunner(Runner):
         self._plans: dict[str, object] = {}
         self._decoder: OrtDecoder | None = None
         if not cuda and self.kv_cache and not transformers_search:
-            self._decoder = self._own_sessions()
+            self._decoder = self._own_sessions(getattr(config, "vocab_size", None))
         if self._decoder is None:
             self._transformers()
         else:
@@ -219,7 +224,7 @@ class OrtSeq2SeqRunner(Runner):
             raise GreenError(f"ONNX Runtime could not load {self._artifact.path}: "
                              f"{str(exc).strip().splitlines()[0][:200]}", "run the recipe that made this artifact again") from None
 
-    def _own_sessions(self) -> OrtDecoder | None:
+    def _own_sessions(self, vocab_size: int | None) -> OrtDecoder | None:
         """Sessions for green's search; None (with a log line) where the decoders cannot take the top-k."""
         art = self._artifact
         try:
@@ -228,7 +233,7 @@ class OrtSeq2SeqRunner(Runner):
             log.info("transformers' search loop runs generation (%s)", str(exc).splitlines()[0][:160])
             return None
         return OrtDecoder(self._session(str(art.path / art.files["encoder"])),
-                          self._session(scored["decoder"]), self._session(scored["decoder_with_past"]))
+                          self._session(scored["decoder"]), self._session(scored["decoder_with_past"]), vocab_size)
 
     def _transformers(self):
         """optimum-onnx's model, on first need: CUDA, or settings green's search does not implement."""
