@@ -10,6 +10,7 @@ import warnings
 
 import click
 
+from green import interrupts
 from green.errors import GreenError
 from green.workdir import DISK_ERRNOS, disk_error
 
@@ -296,21 +297,12 @@ def meters() -> None:
     stdout.print(table)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so every cleanup written for an interrupt runs for it too."""
-
-
-def _on_sigterm(signum, frame) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
-    raise Terminated()
-
-
 def main() -> None:
     from green.runtime.threads import sleep_when_idle_by_default
 
     sleep_when_idle_by_default()  # before PyTorch loads: its OpenMP reads this once
     _setup_output()
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    interrupts.install()
     try:
         cli.main(standalone_mode=False)
     except GreenError as exc:
@@ -319,7 +311,7 @@ def main() -> None:
     except click.exceptions.Abort as exc:
         # Exit 128 + the signal's number, as a shell reports it: 143 for SIGTERM, so a
         # supervisor can tell "stopped" from a user's Ctrl-C (130).
-        if isinstance(exc.__cause__, Terminated):
+        if interrupts.received() == signal.SIGTERM or isinstance(exc.__cause__, interrupts.Terminated):
             click.echo("green: terminated (SIGTERM); unfinished work removed, the workdir keeps what finished", err=True)
             sys.exit(128 + signal.SIGTERM)
         click.echo("green: aborted; unfinished work removed, the workdir keeps what finished", err=True)
@@ -335,7 +327,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt as exc:
         click.echo("green: interrupted; the workdir keeps what finished", err=True)
-        sys.exit(128 + signal.SIGTERM if isinstance(exc, Terminated) else 130)
+        sys.exit(128 + signal.SIGTERM if interrupts.received() == signal.SIGTERM else 130)
 
 
 if __name__ == "__main__":

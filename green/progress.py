@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
+from green import interrupts
+
 #: Progress and logs go to stderr; tables and results to stdout, wide enough to read in a log file.
 console = Console(stderr=True)
 stdout = Console(width=None if sys.stdout.isatty() else 160)
@@ -113,4 +115,5 @@ def status(description: str) -> Iterator[None]:
                 yield
         finally:
             _status = None
+    interrupts.check()  # the step ran to its end only because something swallowed a Ctrl-C
     log.info("%s: done in %.1f s", description, time.perf_counter() - start)

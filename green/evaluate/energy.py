@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+from green import interrupts
 from green.evaluate.backends.base import EnergyBackend, MeasurementError
 from green.evaluate.contention import CpuSnapshot, CpuUsage, cpu_snapshot, cpu_usage, machine_cpus
 
@@ -173,6 +174,7 @@ class EnergyMeter:
 
     # -- windows -----------------------------------------------------------------------
     def begin_window(self, name: str) -> None:
+        interrupts.check()  # a Ctrl-C some library swallowed stops the run here, not at its end
         if name in self._open:
             raise ValueError(f"energy window {name!r} is already open")
         self._sync()

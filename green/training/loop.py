@@ -18,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 
+from green import interrupts
 from green.batching import bucketed_batches
 from green.progress import progress_bar
 from green.tasks.base import Split, Task
@@ -141,6 +142,7 @@ def fit(
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
+                interrupts.check()
                 loss_sum += float(value.detach())
                 n += 1
                 step += 1
