@@ -313,9 +313,9 @@ def main() -> None:
         # supervisor can tell "stopped" from a user's Ctrl-C (130).
         if interrupts.received() == signal.SIGTERM or isinstance(exc.__cause__, interrupts.Terminated):
             click.echo("green: terminated (SIGTERM); unfinished work removed, the workdir keeps what finished", err=True)
-            sys.exit(128 + signal.SIGTERM)
+            interrupts.exit_interrupted(128 + signal.SIGTERM)
         click.echo("green: aborted; unfinished work removed, the workdir keeps what finished", err=True)
-        sys.exit(130)
+        interrupts.exit_interrupted(130)
     except OSError as exc:  # a write outside the Workbench's guard (a report file): still one line
         if exc.errno not in DISK_ERRNOS:
             raise
@@ -327,7 +327,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt as exc:
         click.echo("green: interrupted; the workdir keeps what finished", err=True)
-        sys.exit(128 + signal.SIGTERM if interrupts.received() == signal.SIGTERM else 130)
+        interrupts.exit_interrupted(128 + signal.SIGTERM if interrupts.received() == signal.SIGTERM else 130)
 
 
 if __name__ == "__main__":

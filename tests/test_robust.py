@@ -169,6 +169,16 @@ def test_an_interrupt_a_finalizer_swallowed_is_raised_again_at_the_next_checkpoi
     assert res.stderr == ""  # no "Exception ignored in ..." traceback
 
 
+def test_an_interrupted_exit_keeps_its_code_runs_exit_handlers_and_flushes_output():
+    script = ("import atexit, sys\nfrom green import interrupts\n"
+              "atexit.register(lambda: print('exit handler ran'))\n"
+              "sys.stdout.write('buffered, no newline')\n"
+              "interrupts.exit_interrupted(130)\nprint('not reached')\n")
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 130, res.stderr
+    assert res.stdout == "buffered, no newlineexit handler ran\n" and res.stderr == ""
+
+
 def test_checkpoints_are_silent_without_a_signal():
     from green import interrupts
 

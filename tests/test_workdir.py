@@ -25,14 +25,16 @@ def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
 
     monkeypatch.setattr(green.cli, "_setup_output", lambda: None)
     monkeypatch.setattr(sys, "argv", ["green", *args])
-    handler = signal.getsignal(signal.SIGTERM)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)  # main() wraps it: undone after the test
     try:
         green.cli.main()
         code = 0
     except SystemExit as exc:
         code = exc.code
     finally:
-        signal.signal(signal.SIGTERM, handler)
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
     return code, capsys.readouterr().err
 
 
