@@ -3,8 +3,8 @@
 Python turns a signal into an exception raised wherever the main thread happens to be. When
 that is a finalizer (a weakref callback or a ``__del__``; an ONNX export frees thousands of
 objects) Python only prints "Exception ignored in ..." and carries on: an interrupted
-``green compress`` then ran to the end and exited 0, about once in fifteen tries on the CI
-machine. So the handlers here remember the signal, and :func:`check` raises it again at the
+``green compress`` then ran to the end and exited 0, about once in fifteen tries on a 2-core
+machine like CI's. So the handlers here remember the signal, and :func:`check` raises it again at the
 next checkpoint (a recipe step, a measured window, a training batch). From the first signal
 on, further SIGINT and SIGTERM are ignored, so pressing Ctrl-C twice cannot cut the cleanup
 short, and a finalizer's swallowed interrupt is not printed as a traceback.
