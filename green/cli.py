@@ -308,14 +308,12 @@ def main() -> None:
     except GreenError as exc:
         click.echo(f"green: error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort as exc:
+    except click.exceptions.Abort:
         # Exit 128 + the signal's number, as a shell reports it: 143 for SIGTERM, so a
         # supervisor can tell "stopped" from a user's Ctrl-C (130).
-        if interrupts.received() == signal.SIGTERM or isinstance(exc.__cause__, interrupts.Terminated):
-            click.echo("green: terminated (SIGTERM); unfinished work removed, the workdir keeps what finished", err=True)
-            interrupts.exit_interrupted(128 + signal.SIGTERM)
-        click.echo("green: aborted; unfinished work removed, the workdir keeps what finished", err=True)
-        interrupts.exit_interrupted(130)
+        what = "terminated (SIGTERM)" if interrupts.received() == signal.SIGTERM else "aborted"
+        click.echo(f"green: {what}; unfinished work removed, the workdir keeps what finished", err=True)
+        interrupts.exit_interrupted(interrupts.exit_code())
     except OSError as exc:  # a write outside the Workbench's guard (a report file): still one line
         if exc.errno not in DISK_ERRNOS:
             raise
@@ -325,9 +323,9 @@ def main() -> None:
         hint = f"; see `{exc.ctx.command_path} --help`" if getattr(exc, "ctx", None) else ""
         click.echo(f"green: error: {exc.format_message()}{hint}".replace("\n", " "), err=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt as exc:
+    except KeyboardInterrupt:
         click.echo("green: interrupted; the workdir keeps what finished", err=True)
-        interrupts.exit_interrupted(128 + signal.SIGTERM if interrupts.received() == signal.SIGTERM else 130)
+        interrupts.exit_interrupted(interrupts.exit_code())
 
 
 if __name__ == "__main__":

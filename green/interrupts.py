@@ -62,6 +62,11 @@ def received() -> int | None:
     return _received
 
 
+def exit_code() -> int:
+    """128 + the signal's number, as a shell reports it: 143 for SIGTERM, 130 for Ctrl-C (or none)."""
+    return 128 + (_received or signal.SIGINT)
+
+
 def check() -> None:
     """Raise the interrupt again if a signal came and something swallowed it; else nothing."""
     if _received is not None:

@@ -159,8 +159,8 @@ except KeyboardInterrupt:
 
 @pytest.mark.parametrize("sig, raised", [("SIGINT", "KeyboardInterrupt"), ("SIGTERM", "Terminated")])
 def test_an_interrupt_a_finalizer_swallowed_is_raised_again_at_the_next_checkpoint(sig, raised):
-    """Seen in CI: Ctrl-C raised inside a weakref callback was only printed, and the compress ran
-    on to exit 0 (2 in 25 tries). Now the first signal is remembered, later ones are ignored (so a
+    """Seen on the 2-core machine: Ctrl-C raised inside a weakref callback was only printed, and an
+    interrupted compress ran on to exit 0 (3 in 76 tries). Now the first signal is remembered, later ones are ignored (so a
     second Ctrl-C cannot cut the cleanup short), and a checkpoint raises it again, quietly."""
     res = subprocess.run([sys.executable, "-c", SWALLOWED.replace("{sig}", sig)], capture_output=True, text=True,
                          timeout=60, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
