@@ -8,6 +8,7 @@ opens it, ``task`` the task it was trained for, and ``parent``/``step`` its line
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -77,6 +78,9 @@ class Artifact:
         energy: the measured window of the step that made it.
         flops: FLOPs per inference as a polynomial in the padded length, counted on the
             real module when the step made one (``green.evaluate.flops``).
+        config_version: the version of the step config that made it (``StepConfig.VERSION``).
+        key: what determined it (:func:`green.engine.step_key`), for step reuse.
+        digest: the content digest of its files when it was made (:meth:`content_digest`).
     """
 
     path: Path
@@ -91,6 +95,9 @@ class Artifact:
     flops: dict | None = None
     created: str = field(default_factory=now_iso)
     extra: dict = field(default_factory=dict)
+    config_version: int | None = None
+    key: str | None = None
+    digest: str | None = None
 
     @property
     def runtime(self) -> str:
@@ -119,10 +126,29 @@ class Artifact:
     def run_energy_j(self) -> float | None:
         return self.energy.get("joules")
 
+    def content_digest(self) -> str:
+        """sha256 over the model, config and tokenizer files (names and bytes): what the artifact *is*."""
+        h = hashlib.sha256()
+        names = set(self.model_files.values()) | {n for n in SUPPORT_FILES if (self.path / n).is_file()}
+        side = {p.name for name in self.model_files.values()
+                for p in [*self.path.glob(f"{name}*_data"), *self.path.glob(f"{name}.data")]}
+        for name in sorted(names | side):
+            f = self.path / name
+            if not f.is_file():
+                h.update(f"{name}:missing".encode())
+                continue
+            h.update(f"{name}:{f.stat().st_size}:".encode())
+            with f.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+        return h.hexdigest()[:32]
+
     def save(self) -> None:
         payload = asdict(self)
         payload["manifest_version"] = MANIFEST_VERSION
-        payload["path"] = str(self.path)
+        # Relative paths only: the folder is wherever the manifest is, so a workdir (or one
+        # artifact folder) can be moved, copied or shared without leaking where it was made.
+        payload["path"] = "."
         payload["size_bytes"] = self.size_bytes
         # The parent link is stored relative to this folder, so a workdir can be moved or
         # copied whole and keep its lineage; a parent outside the workdir stays absolute.

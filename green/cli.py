@@ -33,10 +33,10 @@ def task_options(f):
     f = click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=42, show_default=True,
                      help="Seed for the split and training.")(f)
     f = click.option("--quick", is_flag=True, help="Smoke-run budget: one epoch on a few rows, a sample of the test split.")(f)
-    f = click.option("--summary-column", default=None,
-                     help="Summary column of --data for --task summarization (default: summary; cnn_dailymail: highlights).")(f)
-    f = click.option("--label-column", default=None, help="Label column of --data (default: label; embedded: sentiment).")(f)
-    f = click.option("--text-column", default=None, help="Text column of --data (default: text).")(f)
+    # One --ROLE-column option per column role any task declares (tasks/: Task.column_roles).
+    for role, tasks in reversed(_column_roles()):
+        f = click.option(f"--{role}-column", f"column_{role}", default=None,
+                         help=f"{role.capitalize()} column of --data ({tasks}).")(f)
     f = click.option("--data", default="embedded", show_default=True,
                      help="CSV or JSONL path, a Hugging Face dataset name, or 'embedded' (38k labelled tweets).")(f)
     f = click.option("--model", default="embedded", show_default=True,
@@ -44,6 +44,17 @@ def task_options(f):
     f = click.option("--task", "task_name", type=click.Choice(_task_names()), default="text-classification",
                      show_default=True, help="What the baseline is trained for.")(f)
     return f
+
+
+def _column_roles() -> list[tuple[str, str]]:
+    """(role, which tasks use it and their default column), in the order the tasks declare them."""
+    from green.tasks import TASKS
+
+    roles: dict[str, list[str]] = {}
+    for name in sorted(TASKS):
+        for role, default in TASKS[name].column_roles.items():
+            roles.setdefault(role, []).append(f"{name}: default {default}")
+    return [(role, "; ".join(uses)) for role, uses in roles.items()]
 
 
 def _task_names() -> list[str]:
@@ -83,11 +94,10 @@ def _print_records(records, only: set[str] | None = None, entries: list[dict] | 
     stdout.print(results(summarize(records) if entries is None else entries, records, stdout.width, only))
 
 
-def _columns(text_column: str | None, label_column: str | None, summary_column: str | None = None) -> dict:
-    columns = {"text": text_column, "label": label_column}
-    if summary_column is not None:
-        columns["summary"] = summary_column
-    return columns
+def _columns(options: dict) -> dict[str, str]:
+    """The --ROLE-column options the user gave, as the task's column roles."""
+    return {key[len("column_"):]: value for key, value in options.items()
+            if key.startswith("column_") and value is not None}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -99,11 +109,10 @@ def cli() -> None:
 @cli.command()
 @task_options
 @machine_options
-def train(task_name, model, data, text_column, label_column, summary_column, quick, seed, workdir, device, country,
-          region) -> None:
+def train(task_name, model, data, quick, seed, workdir, device, country, region, **columns) -> None:
     """Fine-tune and evaluate the baseline in WORKDIR."""
     wb = _workbench(workdir, device, country, region)
-    record = wb.train(model=model, data=data, columns=_columns(text_column, label_column, summary_column), quick=quick,
+    record = wb.train(model=model, data=data, columns=_columns(columns), quick=quick,
                       seed=seed, task=task_name)
     _print_records([record])
     _print_reference(record)
@@ -123,10 +132,12 @@ def _print_reference(record) -> None:
 @cli.command()
 @click.option("--recipe", "recipes", multiple=True, required=True,
               help="Built-in recipe name (see `green recipes list`) or a recipe YAML path; repeatable.")
+@click.option("--no-reuse", is_flag=True,
+              help="Run every step, even one whose output an earlier run already made (same parent, config, data).")
 @task_options
 @machine_options
-def compress(recipes, task_name, model, data, text_column, label_column, summary_column, quick, seed, workdir, device,
-             country, region) -> None:
+def compress(recipes, no_reuse, task_name, model, data, quick, seed, workdir, device, country, region,
+             **columns) -> None:
     """Apply RECIPE(s) to the baseline (trained first if WORKDIR has none) and evaluate each."""
     wb = _workbench(workdir, device, country, region)
     for r in recipes:
@@ -134,8 +145,8 @@ def compress(recipes, task_name, model, data, text_column, label_column, summary
     done = []
     with wb.writing("compress"):  # one lock for all the recipes
         for r in recipes:
-            done.append(wb.compress(r, quick=quick, model=model, data=data,
-                                    columns=_columns(text_column, label_column, summary_column), seed=seed, task=task_name))
+            done.append(wb.compress(r, quick=quick, reuse=not no_reuse, model=model, data=data,
+                                    columns=_columns(columns), seed=seed, task=task_name))
     from green.records import load_records
 
     # Only what this run made (and its baseline); `green report` prints the whole table.

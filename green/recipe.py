@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from green.compress import STEPS, StepConfig, chain_problem
 from green.errors import GreenError
+from green.generation_settings import GenerationSettings
 
 RECIPE_VERSION = 1
 #: Recipes are a few hundred bytes; anything this large is a mistake or an attack.
@@ -29,7 +30,7 @@ RESERVED_NAMES = {"baseline"}
 
 
 class EvaluateSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     runtime: Literal["onnxruntime", "torch"] | None = Field(
         default=None, description="checked against the last step's output; derived from it when unset")
@@ -41,8 +42,8 @@ class EvaluateSettings(BaseModel):
     cuda_graphs: bool = Field(default=False, description="ONNX Runtime on CUDA: replay captured CUDA graphs per shape")
     semi_structured: bool = Field(default=False, description=(
         "PyTorch on CUDA: run 2:4-sparse weights on semi-structured sparse kernels (Ampere and newer)"))
-    generation: dict[str, Any] | None = Field(default=None, description=(
-        "tasks that generate (summarization): settings over the model's generation_config, checked by the task"))
+    generation: GenerationSettings | None = Field(default=None, description=(
+        "tasks that generate (summarization): settings over the model's generation_config"))
 
 
 class RecipeStep(BaseModel):
@@ -82,7 +83,9 @@ class Recipe(BaseModel):
             "name": self.name,
             "description": self.description,
             "steps": [{s.name: s.config.model_dump()} for s in self.steps],
-            "evaluate": self.evaluate.model_dump() | {"runtime": self.runtime},
+            "evaluate": self.evaluate.model_dump() | {
+                "runtime": self.runtime,
+                "generation": self.evaluate.generation.overrides() if self.evaluate.generation else None},
         }
 
 

@@ -180,7 +180,11 @@ class Record(BaseModel):
     efficiency: dict | None = None
     energy: dict = Field(default_factory=dict)
     device: DeviceInfo
+    #: The energy of the artifact's whole lineage: what the recipe costs to make from scratch
+    #: (steps reused from an earlier run count with their original energy). Payback divides this.
     run_energy_j: float | None = None
+    #: The energy this run spent: reused steps (``run_steps[i].reused``) count zero.
+    run_energy_spent_j: float | None = None
     run_energy_source: str | None = None
     run_energy_kwh: float | None = None
     run_gco2e: float | None = None
@@ -251,6 +255,8 @@ def build_record(
     run_j = [s.get("joules") for s in steps]
     # The run's energy is known only when every step that made the artifact was measured.
     run_total = sum(run_j) if steps and all(j is not None for j in run_j) else None
+    fresh = [s.get("joules") for s in steps if not s.get("reused")]
+    spent = sum(fresh) if run_total is not None else None  # type: ignore[arg-type]
     per_inf = energy.get("per_inference_j")
     contended = bool(energy.get("contended") or (paired or {}).get("contended") or (latency or {}).get("contended"))
     return Record(
@@ -292,6 +298,7 @@ def build_record(
         },
         device=DeviceInfo(**device),
         run_energy_j=run_total if kind == "evaluation" else artifact.run_energy_j,
+        run_energy_spent_j=spent if kind == "evaluation" else None,
         run_energy_source="+".join(sorted({s.get("source", "none") for s in steps})) or None,
         run_energy_kwh=run_total / J_PER_KWH if run_total is not None else None,
         run_gco2e=grams_co2e(run_total, country, region) if run_total is not None else None,

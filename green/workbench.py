@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from green.artifacts import Artifact, atomic_write_json, copy_support_files, support_roles
+from green.artifacts import Artifact, atomic_write_json
 from green.errors import GreenError
 from green.evaluate.bench import default_settings
 from green.evaluate.energy import EnergyMeter
@@ -195,59 +195,65 @@ class Workbench:
         return self._evaluate(artifact, recipe, device, quick, [dict(artifact.energy, step="train")])
 
     # -- compress ------------------------------------------------------------------------
-    def compress(self, recipe: str, quick: bool = False, **train_kwargs) -> Record:
-        """Run a recipe on the baseline (training it first if needed) and evaluate the result."""
+    def compress(self, recipe: str, quick: bool = False, reuse: bool = True, **train_kwargs) -> Record:
+        """Run a recipe on the baseline (training it first if needed) and evaluate the result.
+
+        With ``reuse`` (the default) a step whose output already exists in the workdir (same
+        parent, config, seed, data and budget; see :mod:`green.engine`) is taken from that run
+        instead of being run again; ``reuse=False`` runs every step.
+        """
         spec, device, intended = self.plan(recipe, task=train_kwargs.get("task"))  # fails before any training
         self._check_grid()
         with self.writing("compress"):
             self.ensure_baseline(quick=quick, **train_kwargs)
-            return self._run_recipe(spec, device, intended, quick)
+            return self._run_recipe(spec, device, intended, quick, reuse)
 
-    def _run_recipe(self, spec, device: str, intended: str, quick: bool) -> Record:
-        from green.compress import STEPS, StepContext
+    def _run_recipe(self, spec, device: str, intended: str, quick: bool, reuse: bool = True) -> Record:
+        import os
+
+        from green.compress import StepContext
+        from green.engine import StepCache, root_budget, run_step, step_key
         from green.progress import status
 
         task = self.task()
         task_data = self.task_data()
+        quick = quick or self._task_spec().get("quick", False)
 
         run_id = new_record_id(spec.name)
         run_dir = self.runs_dir / run_id
         run_dir.mkdir(parents=True)
         parent = Artifact.load(self.baseline_dir)
+        budget = root_budget(task, parent, device, quick)
+        cache = StepCache(self.runs_dir) if reuse else None
         steps_energy = []
         meter = self.meter(device)
         try:
             for i, step in enumerate(spec.steps, 1):
                 out = run_dir / f"{i:02d}-{step.name}"
-                out.mkdir()
                 ctx = StepContext(out_dir=out, device=device, task=task, data=task_data, seed=task_data.seed,
-                                  quick=quick or self._task_spec().get("quick", False))
-                with status(f"{spec.name}: step {i}/{len(spec.steps)}, {step.name}"), meter.window(step.name) as w:
-                    artifact = STEPS[step.name].run(parent, step.config, ctx)
-                self._complete(artifact, parent)
-                artifact.energy = w.to_dict()
-                artifact.save()
-                steps_energy.append(dict(w.to_dict(), step=step.name))
+                                  quick=quick, budget=budget)
+                key = step_key(parent, step.config, ctx, task_data.fingerprint)
+                cached = cache.find(key) if cache is not None else None
+                if cached is not None:
+                    # Linked, never copied or changed: the run shows the step; its energy is the original's.
+                    os.symlink(os.path.relpath(cached.path, run_dir), out, target_is_directory=True)
+                    artifact = Artifact.load(out)
+                    log.info("%s: step %d/%d, %s: reused from run %s", spec.name, i, len(spec.steps), step.name,
+                             Path(cached.path).parent.name)
+                    steps_energy.append(dict(cached.energy, step=step.name, reused=True,
+                                             reused_from=Path(cached.path).parent.name))
+                else:
+                    with status(f"{spec.name}: step {i}/{len(spec.steps)}, {step.name}"):
+                        artifact = run_step(parent, step.config, ctx, meter, key=key)
+                    steps_energy.append(dict(artifact.energy, step=step.name, reused=False))
                 parent = artifact
-            atomic_write_json(run_dir / "recipe.json", spec.to_dict() | {"origin": spec.origin, "digest": spec.digest})
-            return self._evaluate(parent, spec.to_dict() | {"origin": spec.origin, "digest": spec.digest}, device,
-                                  quick, steps_energy, intended, reference=self.baseline_reference(device))
+            recipe = spec.to_dict() | {"origin": spec.origin, "digest": spec.digest}
+            atomic_write_json(run_dir / "recipe.json", recipe)
+            return self._evaluate(parent, recipe, device, quick, steps_energy, intended,
+                                  reference=self.baseline_reference(device))
         except BaseException:
-            shutil.rmtree(run_dir, ignore_errors=True)
+            shutil.rmtree(run_dir, ignore_errors=True)  # links inside are removed, never what they point at
             raise
-
-    @staticmethod
-    def _complete(artifact: Artifact, parent: Artifact) -> None:
-        """Make a step's artifact self-contained and carry what the step did not change.
-
-        Tokenizer and config come from the parent unless the step wrote its own (a pruned
-        model's config); FLOPs stay the parent's unless the step counted new ones (a step
-        that changes the network's shape must).
-        """
-        copy_support_files(parent.path, artifact.path)
-        artifact.files = {**support_roles(artifact.path), **artifact.files}
-        if artifact.flops is None:
-            artifact.flops = parent.flops
 
     def plan(self, recipe: str, task: str | None = None):
         """Validate a recipe for the workdir's task (or ``task`` when there is none yet) and decide where it runs.
@@ -266,6 +272,9 @@ class Workbench:
                 f"recipe {spec.name!r}: step {index + 1} ({spec.steps[index].name}) works on {works_on}, "
                 f"not on the {task_obj.name} task's {task_obj.model_kind} model",
                 f"pick a recipe for {task_obj.name}: {', '.join(recipes_for(task_obj.model_kind)) or 'none built in'}")
+        if spec.evaluate.generation is not None and not task_obj.generative:
+            raise GreenError(f"recipe {spec.name!r}: evaluate.generation is set, but the {task_obj.name} task does not "
+                             "generate", "remove generation from the recipe's evaluate section")
         device, intended = self._placement(spec)
         return spec, device, intended
 
@@ -358,7 +367,9 @@ class Workbench:
                 return self._evaluate_baseline(artifact, resolve_device(self.device_option), False)
             want = (recipe.get("evaluate") or {}).get("device", "any")
             device = "cpu" if want == "cpu" else resolve_device(self.device_option)
-            steps = [dict(a.energy, step=a.step) for a in reversed(artifact.lineage()) if a.step != "train"]
+            # Nothing is rerun: every step's energy is its original, none of it spent now.
+            steps = [dict(a.energy, step=a.step, reused=True, reused_from=Path(a.path).parent.name)
+                     for a in reversed(artifact.lineage()) if a.step != "train"]
             return self._evaluate(artifact, recipe, device, False, steps, want if want != "any" else None,
                                   reference=self.baseline_reference(device))
 
@@ -401,7 +412,9 @@ class Workbench:
         reference = None
         if pair:
             other, other_recipe = self.resolve_artifact(pair)
-            reference = Reference(other_recipe["name"], other, device)
+            from green.evaluate.evaluation import runtime_options
+
+            reference = Reference(other_recipe["name"], other, device, runtime_options(other_recipe))
         record = measure_artifact(artifact, recipe, task, data, device, self.meter(device), settings, batch_sizes,
                                   grid_lengths, self.country, self.region, reference=reference,
                                   max_length=max_length)

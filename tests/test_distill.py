@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from green.artifacts import Artifact, support_roles
-from green.compress import STEPS, StepContext
+from green.compress import StepContext
+from green.engine import run_step
 from green.compress.distill import DistillConfig, alternate, build_student
 from green.compress.prune import PruneConfig
 from green.runtime.pytorch import load_pretrained
@@ -66,7 +67,7 @@ def test_student_built_by_layer_selection_has_the_selected_teacher_weights(teach
 
 
 def test_student_of_a_pruned_teacher_keeps_its_per_layer_shapes(teacher, data, tmp_path):
-    pruned = STEPS["prune"].run(teacher, PruneConfig(heads=[0.5, 0.0, 0.0, 0.5], ffn=[0.5, 0.0, 0.25, 0.0],
+    pruned = run_step(teacher, PruneConfig(heads=[0.5, 0.0, 0.0, 0.5], ffn=[0.5, 0.0, 0.25, 0.0],
                                                      importance="magnitude", recovery=None),
                                 StepContext(tmp_path / "p", "cpu", task=TEXT, data=data))
     t = load_pretrained(pruned.path, TEXT.model_class())
@@ -107,7 +108,7 @@ def test_distillation_lowers_the_students_kl_to_the_teacher(teacher, data, tmp_p
         teacher_logits = t(**batch).logits.numpy()
         before = kl_to_teacher(build_student(t, [1, 3]).eval()(**batch).logits.numpy(), teacher_logits)
     cfg = DistillConfig(layers=[1, 3], alpha=1.0, temperature=1.0, epochs=4, learning_rate=1e-3, patience=4)
-    art = STEPS["distill"].run(teacher, cfg, StepContext(tmp_path, "cpu", task=TEXT, data=data))
+    art = run_step(teacher, cfg, StepContext(tmp_path, "cpu", task=TEXT, data=data))
     student = load_pretrained(art.path, TEXT.model_class()).eval()
     with torch.no_grad():
         after = kl_to_teacher(student(**batch).logits.numpy(), teacher_logits)
@@ -119,7 +120,7 @@ def test_distillation_lowers_the_students_kl_to_the_teacher(teacher, data, tmp_p
 
 def test_hidden_and_attention_transfer_run(teacher, data, tmp_path):
     cfg = DistillConfig(layers=[1, 3], hidden_weight=1.0, attention_weight=1.0, epochs=1, train_rows=64)
-    art = STEPS["distill"].run(teacher, cfg, StepContext(tmp_path, "cpu", task=TEXT, data=data))
+    art = run_step(teacher, cfg, StepContext(tmp_path, "cpu", task=TEXT, data=data))
     assert np.isfinite(art.extra["history"][0]["train_loss"])
 
 
@@ -127,4 +128,4 @@ def test_distill_refuses_layers_the_teacher_lacks(teacher, data, tmp_path):
     from green.errors import GreenError
 
     with pytest.raises(GreenError, match=r"layers \[1, 7\] do not exist in a 4-layer teacher"):
-        STEPS["distill"].run(teacher, DistillConfig(layers=[1, 7]), StepContext(tmp_path, "cpu", task=TEXT, data=data))
+        run_step(teacher, DistillConfig(layers=[1, 7]), StepContext(tmp_path, "cpu", task=TEXT, data=data))

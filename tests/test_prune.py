@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from green.artifacts import Artifact, support_roles
-from green.compress import STEPS, StepContext
+from green.compress import StepContext
+from green.engine import run_step
 from green.compress.export import ExportConfig
 from green.compress.prune import PruneConfig, choose, encoder_layers, prune_model
 from green.compress.sparsify import SparsifyConfig, sparsify_model, target_linears
@@ -59,7 +60,7 @@ def uneven(base, data, tmp_path_factory) -> Artifact:
     out = tmp_path_factory.mktemp("pruned-global")
     cfg = PruneConfig(heads=0.5, ffn=0.5, allocation="global", importance="taylor", importance_batches=4,
                       round_to=8, recovery=None)
-    art = STEPS["prune"].run(base, cfg, StepContext(out, "cpu", task=TEXT, data=data, quick=True))
+    art = run_step(base, cfg, StepContext(out, "cpu", task=TEXT, data=data, quick=True))
     art.save()
     return art
 
@@ -93,7 +94,7 @@ def test_pruned_model_exports_with_its_real_shapes(uneven, batch, tmp_path):
     import onnx
     from onnx import numpy_helper
 
-    art = STEPS["export"].run(uneven, ExportConfig(), StepContext(tmp_path, "cpu", task=TEXT))
+    art = run_step(uneven, ExportConfig(), StepContext(tmp_path, "cpu", task=TEXT))
     model = load_pretrained(uneven.path, TEXT.model_class()).eval()
     np.testing.assert_allclose(open_runner(art, "cpu")(batch), logits(model, batch), atol=1e-4)
     graph = onnx.load(str(art.file("model"))).graph
@@ -109,7 +110,7 @@ def test_pruned_model_exports_with_its_real_shapes(uneven, batch, tmp_path):
 def test_fused_export_of_a_pruned_model_keeps_attention_fused(uneven, batch, tmp_path):
     from green.compress.export import fused_op_counts
 
-    art = STEPS["export"].run(uneven, ExportConfig(optimize=True), StepContext(tmp_path, "cpu", task=TEXT))
+    art = run_step(uneven, ExportConfig(optimize=True), StepContext(tmp_path, "cpu", task=TEXT))
     assert fused_op_counts(art.file("model"))["Attention"] == LAYERS
     model = load_pretrained(uneven.path, TEXT.model_class()).eval()
     np.testing.assert_allclose(open_runner(art, "cpu")(batch), logits(model, batch), atol=1e-4)
@@ -162,7 +163,7 @@ def test_choose_uniform_and_global():
 
 def test_recovery_fine_tunes_and_distills(base, data, tmp_path):
     cfg = PruneConfig(heads=0.5, ffn=0.5, importance="magnitude", recovery={"epochs": 1, "train_rows": 64})
-    art = STEPS["prune"].run(base, cfg, StepContext(tmp_path, "cpu", task=TEXT, data=data, quick=True))
+    art = run_step(base, cfg, StepContext(tmp_path, "cpu", task=TEXT, data=data, quick=True))
     history = art.extra["recovery_history"]
     assert len(history) == 1 and history[0]["steps"] == 2 and 0 <= history[0]["val_accuracy"] <= 1
 
@@ -170,7 +171,7 @@ def test_recovery_fine_tunes_and_distills(base, data, tmp_path):
 def test_per_layer_ratio_list_must_match_the_layers(base, data, tmp_path):
     cfg = PruneConfig(heads=[0.5, 0.5], ffn=0.5, importance="magnitude", recovery=None)
     with pytest.raises(GreenError, match="lists 2 ratios for a model with 3 layers"):
-        STEPS["prune"].run(base, cfg, StepContext(tmp_path, "cpu", task=TEXT, data=data))
+        run_step(base, cfg, StepContext(tmp_path, "cpu", task=TEXT, data=data))
 
 
 def test_unstructured_sparsity_zeroes_the_encoder_not_the_head(base):
@@ -191,7 +192,7 @@ def test_two_four_sparsity_has_two_zeros_in_every_four(base):
 
 
 def test_semi_structured_on_cpu_is_refused_unless_a_fallback_is_declared(base, tmp_path):
-    art = STEPS["sparsify"].run(base, SparsifyConfig(pattern="2:4"), StepContext(tmp_path, "cpu", task=TEXT))
+    art = run_step(base, SparsifyConfig(pattern="2:4"), StepContext(tmp_path, "cpu", task=TEXT))
     assert "no speed-up" in art.extra["notes"][0]
     with pytest.raises(GreenError, match="2:4 semi-structured sparse kernels need an NVIDIA GPU"):
         open_runner(art, "cpu", RuntimeOptions(semi_structured=True))

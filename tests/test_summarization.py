@@ -192,7 +192,8 @@ def test_labels_drop_the_decoder_start_token(task, tiny_bart_dir):
 def exported(tmp_path_factory, tiny_bart_dir, task):
     """The tiny BART as a baseline artifact, exported (KV cache) and then quantized (every part)."""
     from green.artifacts import Artifact, support_roles
-    from green.compress import STEPS, StepContext
+    from green.compress import StepContext
+    from green.engine import run_step
     from green.compress.export import ExportConfig
     from green.compress.quantize import QuantizeConfig
     from green.workbench import Workbench
@@ -205,8 +206,7 @@ def exported(tmp_path_factory, tiny_bart_dir, task):
                                        ("int8", "quantize", QuantizeConfig(), None)):
         d = root / name
         d.mkdir()
-        art = STEPS[step].run(parent or out["fp32"], config, StepContext(out_dir=d, device="cpu", task=task))
-        Workbench._complete(art, parent or out["fp32"])
+        art = run_step(parent or out["fp32"], config, StepContext(out_dir=d, device="cpu", task=task))
         art.save()
         out[name] = Artifact.load(d)
     out["torch"] = base
@@ -328,7 +328,8 @@ def test_generated_tokens_stop_at_the_end_token():
 def pruned(tmp_path_factory, tiny_bart_dir, task, pairs_jsonl):
     """The tiny BART with half its heads and FFN channels pruned in both stacks (Taylor scores), then exported."""
     from green.artifacts import Artifact, support_roles
-    from green.compress import STEPS, StepContext
+    from green.compress import StepContext
+    from green.engine import run_step
     from green.compress.export import ExportConfig
     from green.compress.prune import PruneConfig
     from green.workbench import Workbench
@@ -344,8 +345,7 @@ def pruned(tmp_path_factory, tiny_bart_dir, task, pairs_jsonl):
             ("onnx", "export", ExportConfig(optimize=True), None)):
         d = root / name
         d.mkdir()
-        art = STEPS[step].run(parent or out["torch"], config, StepContext(out_dir=d, device="cpu", task=task, data=data))
-        Workbench._complete(art, parent or out["torch"])
+        art = run_step(parent or out["torch"], config, StepContext(out_dir=d, device="cpu", task=task, data=data))
         art.save()
         out[name] = Artifact.load(d)
     return out
@@ -391,7 +391,8 @@ def test_pruned_bart_exports_its_smaller_kv_cache_and_generates_as_pytorch(prune
 
 def test_prune_of_an_encoder_decoder_takes_one_head_ratio(tiny_bart_dir, task, pairs_jsonl, tmp_path):
     from green.artifacts import Artifact, support_roles
-    from green.compress import STEPS, StepContext
+    from green.compress import StepContext
+    from green.engine import run_step
     from green.compress.prune import PruneConfig
 
     data = task.load_data(DataSpec(str(pairs_jsonl), {"text": "article", "summary": "abstract"}, 42))
@@ -399,22 +400,22 @@ def test_prune_of_an_encoder_decoder_takes_one_head_ratio(tiny_bart_dir, task, p
                     files={"model": "model.safetensors", **support_roles(tiny_bart_dir)})
     config = PruneConfig(heads=[0.5, 0.0, 0.5, 0.5], importance="magnitude", recovery=None)
     with pytest.raises(GreenError, match="one ratio"):
-        STEPS["prune"].run(base, config, StepContext(out_dir=tmp_path, device="cpu", task=task, data=data))
+        run_step(base, config, StepContext(out_dir=tmp_path, device="cpu", task=task, data=data))
 
 
 def test_fp16_export_of_every_part_runs_on_the_cpu_provider(exported, tiny_bart_dir, task, tmp_path):
     """The fp16 recipe's export, checked where no GPU is: fp16 weights in each part, fp32 inputs, generation runs."""
     import onnx
 
-    from green.compress import STEPS, StepContext
+    from green.compress import StepContext
+    from green.engine import run_step
     from green.compress.export import ExportConfig
     from green.models import load_tokenizer
     from green.runtime import open_runner
     from green.workbench import Workbench
 
     config = ExportConfig(optimize=True, optimization_level=0, for_gpu=True, fp16=True)
-    art = STEPS["export"].run(exported["torch"], config, StepContext(out_dir=tmp_path, device="cpu", task=task))
-    Workbench._complete(art, exported["torch"])
+    art = run_step(exported["torch"], config, StepContext(out_dir=tmp_path, device="cpu", task=task))
     art.save()
     for role in ("encoder", "decoder", "decoder_with_past"):
         graph = onnx.load(str(art.file(role))).graph
@@ -611,9 +612,11 @@ def test_cli_train_compress_report_on_a_tiny_bart(tmp_path, tiny_bart_dir, pairs
         paired = records[name]["paired"]
         assert paired["reference"] == "baseline" and paired["throughput_ratio"] > 0 and paired["rounds"] >= 1
         assert all(w["name"].startswith("pair-") for w in paired["reference_windows"])
-    student = json.loads(Path(records["distill-dec"]["lineage"][1]["path"], "green-artifact.json").read_text())
+    student_dir = Path(records["distill-dec"]["lineage"][1]["path"])
+    student = json.loads((student_dir / "green-artifact.json").read_text())
+    assert student["path"] == "."  # relative paths only: the folder can move
     assert student["step"] == "distill-seq2seq" and student["params"]["teacher_decoder_layers"] == [1]
-    assert json.loads(Path(student["path"], "config.json").read_text())["decoder_layers"] == 1
+    assert json.loads((student_dir / "config.json").read_text())["decoder_layers"] == 1
     md = Path(w, "report", "results.md").read_text()
     assert "| rougeL |" in md and "mJ/summary" in md and "payback (summaries)" in md
     assert Path(w, "report", "pareto.png").stat().st_size > 0

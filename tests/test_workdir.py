@@ -93,8 +93,12 @@ def test_disk_full_during_compress_is_one_line_and_removes_the_run(compressed_wo
         (ctx.out_dir / "model.onnx").write_bytes(b"partial")
         raise OSError(errno.ENOSPC, "No space left on device", str(ctx.out_dir / "model.onnx"))
 
-    monkeypatch.setitem(STEPS, "export", dataclasses.replace(STEPS["export"], run=full))
-    code, err = run_cli(monkeypatch, capsys, "compress", "--recipe", "int8", "--workdir", str(w), "--device", "cpu")
+    from green.compress.export import ExportConfig
+    from green.compress.registry import BY_CONFIG
+
+    monkeypatch.setitem(BY_CONFIG, ExportConfig, dataclasses.replace(STEPS["export"], run=full))
+    code, err = run_cli(monkeypatch, capsys, "compress", "--recipe", "int8", "--no-reuse", "--workdir", str(w),
+                        "--device", "cpu")
     assert code == 2, err
     assert err.strip().splitlines() == [
         f"green: error: no space left on the device while writing {w}/runs/{err.split('/runs/')[1].split('/')[0]}"

@@ -16,8 +16,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from green.artifacts import Artifact, copy_support_files, support_roles
-from green.compress.registry import StepConfig, StepContext, register_step
+from green.artifacts import Artifact
+from green.compress.registry import StepConfig, StepContext, StepResult, register_step
 from green.errors import GreenError
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def bnb_quantization_config(config: BnbConfig):
 
 @register_step("bnb", BnbConfig, "bitsandbytes LLM.int8 / NF4 weights in PyTorch (CUDA; CPU also runs)",
                takes="torch", gives="torch-bnb")
-def quantize_bnb(parent: Artifact, config: BnbConfig, ctx: StepContext) -> Artifact:
+def quantize_bnb(parent: Artifact, config: BnbConfig, ctx: StepContext) -> StepResult:
     if not ctx.device.startswith("cuda"):
         log.warning("bitsandbytes on %s: its CPU kernels are not its GPU ones; these figures say nothing "
                     "about a GPU", ctx.device)
@@ -61,15 +61,5 @@ def quantize_bnb(parent: Artifact, config: BnbConfig, ctx: StepContext) -> Artif
         str(parent.path), quantization_config=bnb_quantization_config(config), device_map={"": ctx.device}, **SAFE_LOAD
     )
     model.save_pretrained(ctx.out_dir)
-    copy_support_files(parent.path, ctx.out_dir)
-    return Artifact(
-        path=ctx.out_dir,
-        format="torch-bnb",
-        task=parent.task,
-        step="bnb",
-        files={"model": "model.safetensors", **support_roles(ctx.out_dir)},
-        params=config.model_dump() | {"quantization": f"bnb-{config.method}"},
-        parent=str(parent.path),
-        flops=parent.flops,
-        target_device="cuda" if ctx.device.startswith("cuda") else "cpu",
-    )
+    return StepResult(files={"model": "model.safetensors"}, params={"quantization": f"bnb-{config.method}"},
+                      target_device="cuda" if ctx.device.startswith("cuda") else "cpu")

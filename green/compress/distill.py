@@ -23,8 +23,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from green.artifacts import Artifact, copy_support_files, support_roles
-from green.compress.registry import StepConfig, StepContext, register_step
+from green.artifacts import Artifact
+from green.compress.registry import StepConfig, StepContext, StepResult, register_step, save_torch_model
 from green.errors import GreenError
 
 log = logging.getLogger(__name__)
@@ -148,13 +148,13 @@ class StudentLoss:
 @register_step("distill", DistillConfig, "knowledge distillation into a shallower student built from the "
                "teacher's layers (soft targets + labels; optional hidden-state and attention transfer)",
                takes="torch", gives="torch")
-def distill(parent: Artifact, config: DistillConfig, ctx: StepContext) -> Artifact:
+def distill(parent: Artifact, config: DistillConfig, ctx: StepContext) -> StepResult:
     import torch
 
     from green.compress.prune import PruneConfig, prune_model
     from green.models import load_tokenizer
     from green.runtime.pytorch import load_pretrained
-    from green.training import BUDGETS, CPU_DEFAULT, QUICK, TrainBudget, fit
+    from green.training import QUICK, TrainBudget, fit
     from green.training.distill import teacher_outputs
 
     task = ctx.task
@@ -172,7 +172,7 @@ def distill(parent: Artifact, config: DistillConfig, ctx: StepContext) -> Artifa
         prune_model(student, PruneConfig(heads=config.heads, ffn=config.ffn, importance="magnitude", recovery=None),
                     [feed], task)
 
-    base = BUDGETS.get((parent.lineage()[-1].params.get("budget") or {}).get("name", ""), CPU_DEFAULT)
+    base = ctx.require_budget()
     budget = TrainBudget("distill", epochs=config.epochs, max_train_rows=config.train_rows or base.max_train_rows,
                          max_validation_rows=config.validation_rows, max_test_rows=None,
                          batch_size=config.batch_size, learning_rate=config.learning_rate,
@@ -187,19 +187,8 @@ def distill(parent: Artifact, config: DistillConfig, ctx: StepContext) -> Artifa
                  ctx.device, loss=loss, seed=ctx.seed, label=f"distilling {n} -> {len(keep)} layers")
     del teacher
     student.eval().cpu()
-    student.save_pretrained(ctx.out_dir)
-    copy_support_files(parent.path, ctx.out_dir)
     params_t = sum(p.numel() for p in load_pretrained(parent.path, task.model_class()).parameters())
-    return Artifact(
-        path=ctx.out_dir,
-        format="torch",
-        task=parent.task,
-        step="distill",
-        files={"model": "model.safetensors", **support_roles(ctx.out_dir)},
-        params=config.model_dump() | {"teacher_layers": keep},
-        parent=str(parent.path),
-        flops=task.count_flops(student),
-        extra={"history": result.history, "best_epoch": result.best_epoch, "steps": result.steps,
-               "wall_s": result.wall_s, "parameters_teacher": params_t,
-               "parameters_student": sum(p.numel() for p in student.parameters())},
-    )
+    return StepResult(files=save_torch_model(student, ctx.out_dir), params={"teacher_layers": keep}, model=student,
+                      extra={"history": result.history, "best_epoch": result.best_epoch, "steps": result.steps,
+                             "wall_s": result.wall_s, "parameters_teacher": params_t,
+                             "parameters_student": sum(p.numel() for p in student.parameters())})

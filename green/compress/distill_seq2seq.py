@@ -23,9 +23,9 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from green.artifacts import Artifact, copy_support_files, support_roles
+from green.artifacts import Artifact
 from green.compress.distill import alternate
-from green.compress.registry import StepConfig, StepContext, register_step
+from green.compress.registry import StepConfig, StepContext, StepResult, register_step, save_torch_model
 from green.errors import GreenError
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ class Seq2SeqStudentLoss:
 @register_step("distill-seq2seq", Seq2SeqDistillConfig, "shrink and fine-tune an encoder-decoder: keep the encoder, "
                "keep alternating decoder layers (distilbart), optionally against the teacher's outputs",
                takes="torch", gives="torch", kinds=("seq2seq",))
-def distill_seq2seq(parent: Artifact, config: Seq2SeqDistillConfig, ctx: StepContext) -> Artifact:
+def distill_seq2seq(parent: Artifact, config: Seq2SeqDistillConfig, ctx: StepContext) -> StepResult:
     import torch
 
     from green.models import load_tokenizer
@@ -151,7 +151,7 @@ def distill_seq2seq(parent: Artifact, config: Seq2SeqDistillConfig, ctx: StepCon
     student = build_seq2seq_student(teacher, dec_keep, None if enc_keep == list(range(n_enc)) else enc_keep)
     student.to(ctx.device)
 
-    base = task.budget(ctx.device, ctx.quick)
+    base = ctx.require_budget()
     budget = replace(base, name="distill", epochs=1 if ctx.quick else config.epochs,
                      max_train_rows=base.max_train_rows if ctx.quick else (config.train_rows or base.max_train_rows),
                      max_validation_rows=config.validation_rows or base.max_validation_rows,
@@ -166,18 +166,10 @@ def distill_seq2seq(parent: Artifact, config: Seq2SeqDistillConfig, ctx: StepCon
     params_t = sum(p.numel() for p in teacher.parameters())
     del teacher, loss
     student.eval().cpu()
-    student.save_pretrained(ctx.out_dir)
-    student.generation_config.save_pretrained(ctx.out_dir)
-    copy_support_files(parent.path, ctx.out_dir)
-    return Artifact(
-        path=ctx.out_dir,
-        format="torch",
-        task=parent.task,
-        step="distill-seq2seq",
-        files={"model": "model.safetensors", **support_roles(ctx.out_dir)},
-        params=config.model_dump() | {"teacher_decoder_layers": dec_keep, "teacher_encoder_layers": enc_keep},
-        parent=str(parent.path),
-        flops=task.count_flops(student),
+    return StepResult(
+        files=save_torch_model(student, ctx.out_dir),
+        params={"teacher_decoder_layers": dec_keep, "teacher_encoder_layers": enc_keep},
+        model=student,
         extra={"history": result.history, "best_epoch": result.best_epoch, "steps": result.steps,
                "wall_s": result.wall_s, "parameters_teacher": params_t,
                "parameters_student": sum(p.numel() for p in student.parameters()),

@@ -17,8 +17,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from green.artifacts import Artifact, copy_support_files, support_roles
-from green.compress.registry import StepConfig, StepContext, register_step
+from green.artifacts import Artifact, copy_support_files
+from green.compress.registry import StepConfig, StepContext, StepResult, register_step
 from green.errors import GreenError
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,8 @@ class ExportConfig(StepConfig):
 
 @register_step("export", ExportConfig, "PyTorch -> ONNX (optimum-onnx), with optional ORT fusions; "
                "encoder-decoder models with their KV cache", takes="torch", gives="onnx", kinds=("encoder", "seq2seq"))
-def export_onnx(parent: Artifact, config: ExportConfig, ctx: StepContext) -> Artifact:
+def export_onnx(parent: Artifact, config: ExportConfig, ctx: StepContext) -> StepResult:
+    """One export path for every task: the task names optimum's export task, the parts it makes and their format."""
     if config.fp16 and not config.optimize:
         raise GreenError("export: fp16 is applied by the optimizer", "set optimize: true with fp16: true")
     from optimum.exporters.onnx import onnx_export_from_model
@@ -48,21 +49,27 @@ def export_onnx(parent: Artifact, config: ExportConfig, ctx: StepContext) -> Art
     from green.tasks import get_task
 
     task = get_task(parent.task)
-    if task.model_kind == "seq2seq":
-        return export_seq2seq(parent, config, ctx, task)
+    parts = dict(task.export_parts)
     # Export from the loaded module, not from the folder: a model pruned to different widths
     # per layer only loads through green's loader, and the graph must carry its real shapes.
     model = load_pretrained(parent.path, task.model_class()).eval()
     raw_dir = ctx.out_dir / "raw" if config.optimize else ctx.out_dir
+    multi = len(parts) > 1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python control flow are expected
         try:
-            onnx_export_from_model(model, output=raw_dir, task=task.export_task, opset=config.opset,
-                                   device="cpu", do_validation=False)
-        except (ValueError, RuntimeError) as exc:
+            # Several parts: no merged decoder (ORT's quantizer does not reach into If branches).
+            onnx_export_from_model(model, output=raw_dir, task=task.export_task, opset=config.opset, device="cpu",
+                                   do_validation=False, no_post_process=multi,
+                                   custom_onnx_configs=pruned_cache_configs(model, task.export_task) if multi else None)
+        except (ValueError, RuntimeError, KeyError) as exc:
             raise GreenError(f"export to ONNX failed: {str(exc).strip().splitlines()[0][:200]}",
                              "check the export settings (opset) in the recipe") from None
-    model_file = "model.onnx"
+    missing = [f for f in parts.values() if not (raw_dir / f).is_file()]
+    if missing:
+        raise GreenError(f"export made no {', '.join(missing)} (task {task.export_task})",
+                         "export a model with a KV cache (use_cache), e.g. BART")
+    files = parts
     fusions: dict = {}
     if config.optimize:
         from optimum.onnxruntime import ORTOptimizer
@@ -73,81 +80,18 @@ def export_onnx(parent: Artifact, config: ExportConfig, ctx: StepContext) -> Art
             optimization_level=config.optimization_level, optimize_for_gpu=config.for_gpu, fp16=config.fp16,
             disable_attention_fusion=not config.fuse_attention,
         )
-        ORTOptimizer.from_pretrained(raw_dir).optimize(save_dir=ctx.out_dir, optimization_config=opt)
-        shutil.rmtree(raw_dir)
-        model_file = "model_optimized.onnx"
-        fusions = fused_op_counts(ctx.out_dir / model_file)
-        if config.fuse_attention and not (fusions["Attention"] or fusions["MultiHeadAttention"]):
-            hint = " (try optimization_level: 0 for GPU graphs)" if config.for_gpu and config.optimization_level else ""
-            log.warning("the optimizer fused no attention in %s: expect a slower, unfused graph%s", ctx.out_dir, hint)
-    copy_support_files(parent.path, ctx.out_dir)  # self-contained: tokenizer and config beside the model
-    return Artifact(
-        path=ctx.out_dir,
-        format="onnx",
-        task=parent.task,
-        step="export",
-        files={"model": model_file, **support_roles(ctx.out_dir)},
-        params=config.model_dump(),
-        parent=str(parent.path),
-        flops=parent.flops,
-        extra={"fused_ops": fusions} if fusions else {},
-    )
-
-
-#: optimum's file names for the parts of an encoder-decoder, by green's role names.
-SEQ2SEQ_PARTS = {"encoder": "encoder_model.onnx", "decoder": "decoder_model.onnx",
-                 "decoder_with_past": "decoder_with_past_model.onnx"}
-
-
-def export_seq2seq(parent: Artifact, config: ExportConfig, ctx: StepContext, task) -> Artifact:
-    """Encoder, decoder and decoder-with-past ONNX files (KV cache), each optimized when asked."""
-    from optimum.exporters.onnx import onnx_export_from_model
-
-    from green.runtime.pytorch import load_pretrained
-
-    model = load_pretrained(parent.path, task.model_class()).eval()
-    raw_dir = ctx.out_dir / "raw" if config.optimize else ctx.out_dir
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            onnx_export_from_model(model, output=raw_dir, task=task.export_task, opset=config.opset, device="cpu",
-                                   do_validation=False, no_post_process=True,
-                                   custom_onnx_configs=pruned_cache_configs(model, task.export_task))
-        except (ValueError, RuntimeError, KeyError) as exc:
-            raise GreenError(f"export to ONNX failed: {str(exc).strip().splitlines()[0][:200]}",
-                             "check the export settings (opset) in the recipe") from None
-    missing = [f for f in SEQ2SEQ_PARTS.values() if not (raw_dir / f).is_file()]
-    if missing:
-        raise GreenError(f"export made no {', '.join(missing)} (task {task.export_task})",
-                         "export a model with a KV cache (use_cache), e.g. BART")
-    files = dict(SEQ2SEQ_PARTS)
-    fusions: dict = {}
-    if config.optimize:
-        from optimum.onnxruntime import ORTOptimizer
-        from optimum.onnxruntime.configuration import OptimizationConfig
-
-        copy_support_files(parent.path, raw_dir)
-        opt = OptimizationConfig(
-            optimization_level=config.optimization_level, optimize_for_gpu=config.for_gpu, fp16=config.fp16,
-            disable_attention_fusion=not config.fuse_attention,
-        )
-        ORTOptimizer.from_pretrained(raw_dir, file_names=list(SEQ2SEQ_PARTS.values())).optimize(
+        ORTOptimizer.from_pretrained(raw_dir, file_names=list(parts.values())).optimize(
             save_dir=ctx.out_dir, optimization_config=opt)
         shutil.rmtree(raw_dir)
-        files = {role: name.replace(".onnx", "_optimized.onnx") for role, name in SEQ2SEQ_PARTS.items()}
-        fusions = {role: fused_op_counts(ctx.out_dir / name) for role, name in files.items()}
-    copy_support_files(parent.path, ctx.out_dir)
-    return Artifact(
-        path=ctx.out_dir,
-        format="onnx-seq2seq",
-        task=parent.task,
-        step="export",
-        files={**files, **support_roles(ctx.out_dir)},
-        params=config.model_dump() | {"kv_cache": True, "export_task": task.export_task},
-        parent=str(parent.path),
-        flops=parent.flops,
-        extra={"fused_ops": fusions} if fusions else {},
-    )
+        files = {role: name.replace(".onnx", "_optimized.onnx") for role, name in parts.items()}
+        counts = {role: fused_op_counts(ctx.out_dir / name) for role, name in files.items()}
+        fusions = counts["model"] if not multi else counts
+        if not multi and config.fuse_attention and not (fusions["Attention"] or fusions["MultiHeadAttention"]):
+            hint = " (try optimization_level: 0 for GPU graphs)" if config.for_gpu and config.optimization_level else ""
+            log.warning("the optimizer fused no attention in %s: expect a slower, unfused graph%s", ctx.out_dir, hint)
+    params = {"kv_cache": True, "export_task": task.export_task} if multi else {}
+    return StepResult(files=files, params=params, format=task.export_format,
+                      extra={"fused_ops": fusions} if fusions else {})
 
 
 def pruned_cache_configs(model, export_task: str) -> dict | None:

@@ -27,8 +27,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from green.artifacts import Artifact, copy_support_files, support_roles
-from green.compress.registry import StepConfig, StepContext, register_step
+from green.artifacts import Artifact
+from green.compress.registry import StepConfig, StepContext, StepResult, register_step, save_torch_model
 from green.errors import GreenError
 
 log = logging.getLogger(__name__)
@@ -236,7 +236,7 @@ def _importance_feeds(ctx: StepContext, tokenizer, config: PruneConfig, device: 
 
 @register_step("prune", PruneConfig, "structured pruning of attention heads and FFN channels (torch-pruning), "
                "with recovery fine-tuning", takes="torch", gives="torch", kinds=("encoder", "seq2seq"))
-def prune(parent: Artifact, config: PruneConfig, ctx: StepContext) -> Artifact:
+def prune(parent: Artifact, config: PruneConfig, ctx: StepContext) -> StepResult:
     import torch
 
     from green.models import load_tokenizer
@@ -265,36 +265,19 @@ def prune(parent: Artifact, config: PruneConfig, ctx: StepContext) -> Artifact:
     if config.recovery is not None:
         history = recover(model, parent, config.recovery, ctx, tokenizer, data)
     model.eval().cpu()
-    model.save_pretrained(ctx.out_dir)
-    if getattr(model.config, "is_encoder_decoder", False):
-        model.generation_config.save_pretrained(ctx.out_dir)
-    copy_support_files(parent.path, ctx.out_dir)
-    return Artifact(
-        path=ctx.out_dir,
-        format="torch",
-        task=parent.task,
-        step="prune",
-        files={"model": "model.safetensors", **support_roles(ctx.out_dir)},
-        params=config.model_dump(),
-        parent=str(parent.path),
-        flops=task.count_flops(model),
-        extra={**kept, "parameters_before": params_before, "parameters_after": params_after,
-               "recovery_history": history},
-    )
+    return StepResult(files=save_torch_model(model, ctx.out_dir), model=model,
+                      extra={**kept, "parameters_before": params_before, "parameters_after": params_after,
+                             "recovery_history": history})
 
 
 def recover(model, parent: Artifact, config: RecoveryConfig, ctx: StepContext, tokenizer, data) -> list[dict]:
     """Fine-tune the pruned model with the one training loop (optionally distilling from the parent)."""
     from dataclasses import replace
 
-    from green.training import BUDGETS, CPU_DEFAULT, QUICK, fit
+    from green.training import fit
     from green.training.distill import DistillLoss, teacher_outputs
 
-    base = BUDGETS.get((parent.lineage()[-1].params.get("budget") or {}).get("name", ""), CPU_DEFAULT)
-    if ctx.quick:
-        base = QUICK
-    if ctx.task.model_kind == "seq2seq":
-        base = ctx.task.budget(ctx.device, ctx.quick)
+    base = ctx.require_budget()
     budget = replace(base, name="recovery", epochs=config.epochs,
                      max_train_rows=config.train_rows or base.max_train_rows,
                      learning_rate=config.learning_rate or base.learning_rate)

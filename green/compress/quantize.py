@@ -1,8 +1,9 @@
 """Quantize an ONNX model with ONNX Runtime's quantizer.
 
-A composite artifact (an encoder-decoder's encoder, decoder and decoder-with-past) has
-every ONNX part quantized the same way, each on its own (as Olive applies a pass per
-component); the result keeps the parent's roles and format.
+The step is written for one ONNX model; the engine runs it over every part of a
+composite artifact (an encoder-decoder's encoder, decoder and decoder-with-past), each on
+its own (as Olive applies a pass per component), and the result keeps the parent's
+roles and format.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from green.artifacts import Artifact, copy_support_files, support_roles
-from green.compress.registry import StepConfig, StepContext, register_step
+from green.artifacts import Artifact
+from green.compress.registry import Part, StepConfig, StepContext, register_step
 from green.errors import GreenError
 
 #: Operators quantized by dynamic int8: the MatMuls and attention, and the embedding
@@ -60,49 +61,32 @@ def _kinds(config: QuantizeConfig) -> tuple[str, ...]:
 
 
 @register_step("quantize", QuantizeConfig, "ONNX Runtime int8 quantization (dynamic, or static QDQ with calibration), "
-               "of every ONNX part", takes="onnx", gives="onnx", check=static_after_fused, kinds=_kinds)
-def quantize_onnx(parent: Artifact, config: QuantizeConfig, ctx: StepContext) -> Artifact:
+               "of every ONNX part", takes="onnx", gives="onnx", check=static_after_fused, kinds=_kinds, per_part=True,
+               target_device="cpu")
+def quantize_onnx(part: Part, config: QuantizeConfig, ctx: StepContext) -> str:
+    """Quantize one ONNX part into ``ctx.out_dir``; returns the file name it wrote."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from green.artifacts import atomic_write_json
-
-    parts = parent.model_files
-    if config.method != "dynamic-int8" and set(parts) != {"model"}:
-        raise GreenError(f"{config.method} calibrates a single-graph model, not {', '.join(parts)}",
+    if config.method != "dynamic-int8" and set(part.parent.model_files) != {"model"}:
+        raise GreenError(f"{config.method} calibrates a single-graph model, not {', '.join(part.parent.model_files)}",
                          "use method: dynamic-int8 for encoder-decoder models")
     # Fused contrib ops (Attention, SkipLayerNormalization) defeat ONNX shape inference;
     # their outputs are float32, so say so instead of failing.
     extra = {"DefaultTensorType": onnx.TensorProto.FLOAT}
-    files = {}
-    for role, name in parts.items():
-        source = parent.path / name
-        files[role] = source.name.replace(".onnx", "_quantized.onnx")
-        if config.method == "dynamic-int8":
-            quantize_dynamic(
-                source,
-                ctx.out_dir / files[role],
-                op_types_to_quantize=config.operators or DYNAMIC_INT8_OPS,
-                per_channel=config.per_channel,
-                weight_type=QuantType.QInt8,
-                extra_options=extra,
-            )
-        else:
-            _quantize_static(parent, config, ctx, ctx.out_dir / files[role], extra)
-    # The settings that made the model, saved beside it (as optimum's ort_config.json).
-    atomic_write_json(ctx.out_dir / "quantize_config.json", config.model_dump() | {"weight_type": "QInt8"})
-    copy_support_files(parent.path, ctx.out_dir)
-    return Artifact(
-        path=ctx.out_dir,
-        format=parent.format,
-        task=parent.task,
-        step="quantize",
-        files={**files, **support_roles(ctx.out_dir)},
-        params=config.model_dump(),
-        parent=str(parent.path),
-        flops=parent.flops,
-        target_device="cpu",
-    )
+    name = part.source.name.replace(".onnx", "_quantized.onnx")
+    if config.method == "dynamic-int8":
+        quantize_dynamic(
+            part.source,
+            ctx.out_dir / name,
+            op_types_to_quantize=config.operators or DYNAMIC_INT8_OPS,
+            per_channel=config.per_channel,
+            weight_type=QuantType.QInt8,
+            extra_options=extra,
+        )
+    else:
+        _quantize_static(part.parent, config, ctx, ctx.out_dir / name, extra)
+    return name
 
 
 def _quantize_static(parent: Artifact, config: QuantizeConfig, ctx: StepContext, out_path, extra: dict) -> None:
@@ -110,7 +94,13 @@ def _quantize_static(parent: Artifact, config: QuantizeConfig, ctx: StepContext,
     import random
 
     import onnxruntime as ort
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     from green.batching import sorted_batches
     from green.models import load_tokenizer

@@ -1,36 +1,56 @@
-"""The one registry of compression steps.
+"""The one registry of compression steps, and what a step gets and gives.
 
-A step is a function ``run(parent, config, ctx) -> Artifact`` plus a pydantic config
-class, and it declares the artifact format it takes and the one it gives (``torch`` in,
-``onnx`` out...). Recipe validation derives the legal step orders from those
-declarations, not from step names. Adding a method is one module that calls
-:func:`register_step`, one import in ``green/compress/__init__.py``, one built-in recipe
-and a test row.
+A step is a function plus a pydantic config class. It declares the artifact format it
+takes and the one it gives (``torch`` in, ``onnx`` out...); recipe validation derives the
+legal step orders from those declarations, not from step names. A step receives its
+parent artifact, its validated config and a :class:`StepContext` (data, task, budget,
+device, the folder to write into) and returns a :class:`StepResult`: the files it wrote,
+by role, and what it learned. It never builds an artifact, copies tokenizers or saves a
+manifest: the engine (:mod:`green.engine`) does that, once, for every step.
+
+A *per-part* step is written for one ONNX model (quantization is one): it gets a
+:class:`Part` and returns the file it wrote, and the engine runs it over every part of a
+multi-file model (an encoder-decoder's encoder, decoder and decoder with past).
+
+Adding a method is one module that calls :func:`register_step`, one import in
+``green/compress/__init__.py``, one built-in recipe and a test row.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 from green.artifacts import Artifact
+from green.errors import GreenError
 
 if TYPE_CHECKING:
+    from green.budget import TrainBudget
     from green.tasks.base import Task, TaskData
 
 
 class StepConfig(BaseModel):
-    """Base for step configs: unknown keys are errors, not silently ignored."""
+    """Base for step configs: unknown keys are errors, not silently ignored; so are NaN and infinities.
 
-    model_config = ConfigDict(extra="forbid")
+    ``VERSION`` goes up when a field's meaning changes, so an old run's config is read as
+    what it was (and a cached step of another version is never reused for this one).
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    VERSION: ClassVar[int] = 1
 
 
 @dataclass
 class StepContext:
-    """What a step may use besides its parent artifact and config."""
+    """What a step may use besides its parent artifact and config.
+
+    ``budget`` is the lineage root's training budget (the baseline's), the one rule every
+    step that trains starts from; the engine fills it in when it is not given.
+    """
 
     out_dir: Path
     device: str
@@ -40,27 +60,65 @@ class StepContext:
     seed: int = 42
     #: A smoke run: steps that train shrink their budgets.
     quick: bool = False
+    budget: "TrainBudget | None" = None
 
     def require_data(self, step: str, why: str) -> "TaskData":
-        from green.errors import GreenError
-
         if self.data is None or self.task is None or not len(self.data.train):
             raise GreenError(f"{step} needs the task's train split ({why})",
                              "run it through `green compress` on a workdir with a task")
         return self.data
 
+    def require_budget(self) -> "TrainBudget":
+        if self.budget is None:
+            raise GreenError("this step trains, and no training budget was given",
+                             "run it through `green compress`, or pass a StepContext with a budget")
+        return self.budget
 
-StepFn = Callable[[Artifact, StepConfig, StepContext], Artifact]
+
+@dataclass
+class StepResult:
+    """What a step wrote into ``ctx.out_dir`` and what it learned.
+
+    Args:
+        files: role -> file name of the model files it wrote (``model``; ``encoder``...).
+            Tokenizer and config come from the parent unless the step wrote its own.
+        params: facts about the result beyond the config (kept layers, sparsity...).
+        format: the artifact format; the step's registered ``gives`` when unset (a
+            per-format step, such as quantize, keeps its parent's).
+        model: the module it saved, when it changed the network's shape: the engine
+            counts its FLOPs. Otherwise the parent's FLOPs carry over.
+        target_device: where the result is meant to run (``cpu`` for int8 kernels).
+        extra: anything else for the manifest (training history, notes).
+    """
+
+    files: dict[str, str]
+    params: dict = field(default_factory=dict)
+    format: str | None = None
+    model: Any = None
+    target_device: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One ONNX part of a model, for a per-part step: its role, its file, and the artifact it belongs to."""
+
+    role: str
+    source: Path
+    parent: Artifact
+
+
+StepFn = Callable[[Artifact, Any, StepContext], StepResult]
+PartFn = Callable[[Part, Any, StepContext], str]
 #: ``check(config, earlier)`` -> ``(problem, fix)`` when this step's config makes no sense
 #: after the ``earlier`` steps (names and configs), else None.
-ChainCheck = Callable[[StepConfig, list[tuple[str, StepConfig]]], "tuple[str, str] | None"]
+ChainCheck = Callable[[Any, list[tuple[str, StepConfig]]], "tuple[str, str] | None"]
 
 #: What each artifact format is, in words, for error messages.
 FORMAT_WORDS = {"torch": "a PyTorch model", "onnx": "an ONNX model", "torch-bnb": "a bitsandbytes PyTorch model"}
 
-
 #: The model shapes a step works on, given its config: a tuple, or a function of the config.
-Kinds = "tuple[str, ...] | Callable[[StepConfig], tuple[str, ...]]"
+Kinds = "tuple[str, ...] | Callable[[Any], tuple[str, ...]]"
 #: What each model kind is, in words.
 KIND_WORDS = {"encoder": "encoder-only (BERT-family) models", "seq2seq": "encoder-decoder (BART-family) models"}
 
@@ -69,36 +127,56 @@ KIND_WORDS = {"encoder": "encoder-only (BERT-family) models", "seq2seq": "encode
 class Step:
     name: str
     config_cls: type[StepConfig]
-    run: StepFn
+    run: Callable[..., Any]
     summary: str
     takes: tuple[str, ...]
     gives: str
     check: ChainCheck | None = None
-    kinds: Kinds = ("encoder",)
+    kinds: Any = ("encoder",)
+    #: ``run`` handles one ONNX part (:data:`PartFn`); the engine applies it to every part.
+    per_part: bool = False
+    #: Where the result is meant to run, when the step decides it (int8 kernels: ``cpu``).
+    target_device: str | None = None
 
     def works_on(self, config: StepConfig) -> tuple[str, ...]:
         return self.kinds(config) if callable(self.kinds) else tuple(self.kinds)
 
 
 STEPS: dict[str, Step] = {}
+#: The same steps by config class: the engine dispatches on a config's type, not on a string.
+BY_CONFIG: dict[type, Step] = {}
 
 
 def register_step(name: str, config_cls: type[StepConfig], summary: str, *, takes: str | tuple[str, ...],
-                  gives: str, check: ChainCheck | None = None, kinds: Kinds = ("encoder",)) -> Callable[[StepFn], StepFn]:
+                  gives: str, check: ChainCheck | None = None, kinds: Any = ("encoder",), per_part: bool = False,
+                  target_device: str | None = None) -> Callable[[Callable], Callable]:
     """Register a step under ``name``: it runs on artifacts of format ``takes`` and makes one of ``gives``.
 
     ``kinds`` names the model shapes it works on (``encoder``, ``seq2seq``; see ``Task.model_kind``),
-    or is a function of the step's config that says so.
+    or is a function of the step's config that says so. ``per_part``: the function handles one
+    ONNX part (:class:`Part`) and returns the file name it wrote.
     """
 
-    def wrap(fn: StepFn) -> StepFn:
+    def wrap(fn: Callable) -> Callable:
         if name in STEPS:
             raise ValueError(f"step {name!r} is registered twice")
-        STEPS[name] = Step(name, config_cls, fn, summary, (takes,) if isinstance(takes, str) else tuple(takes),
-                           gives, check, kinds)
+        if config_cls in BY_CONFIG:
+            raise ValueError(f"{config_cls.__name__} already configures step {BY_CONFIG[config_cls].name!r}")
+        step = Step(name, config_cls, fn, summary, (takes,) if isinstance(takes, str) else tuple(takes),
+                    gives, check, kinds, per_part, target_device)
+        STEPS[name] = step
+        BY_CONFIG[config_cls] = step
         return fn
 
     return wrap
+
+
+def step_for(config: StepConfig) -> Step:
+    """The step a config belongs to."""
+    try:
+        return BY_CONFIG[type(config)]
+    except KeyError:
+        raise TypeError(f"{type(config).__name__} configures no registered step") from None
 
 
 def kind_problem(steps: list[tuple[str, StepConfig]], kind: str) -> tuple[int, str] | None:
@@ -130,3 +208,12 @@ def chain_problem(steps: list[tuple[str, StepConfig]], start: str = "torch") -> 
                 return i, problem[0], problem[1]
         have, made_by = step.gives, name
     return None
+
+
+def save_torch_model(model, out_dir: Path) -> dict[str, str]:
+    """Save a PyTorch model (and a generating model's generation_config) the way every torch step does."""
+    model.save_pretrained(out_dir)
+    if getattr(model.config, "is_encoder_decoder", False) and getattr(model, "generation_config", None) is not None:
+        # from_config starts from the model config's defaults; a pruned summarizer must keep its own.
+        model.generation_config.save_pretrained(out_dir)
+    return {"model": "model.safetensors"}

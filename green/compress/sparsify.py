@@ -16,8 +16,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from green.artifacts import Artifact, copy_support_files, support_roles
-from green.compress.registry import StepConfig, StepContext, register_step
+from green.artifacts import Artifact
+from green.compress.registry import StepConfig, StepContext, StepResult, register_step, save_torch_model
+from green.runtime.pytorch import target_linears
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +34,6 @@ class SparsifyConfig(StepConfig):
     amount: float = Field(default=0.5, ge=0.0, lt=1.0, description="unstructured only: fraction of weights zeroed")
     scope: Literal["layer", "global"] = Field(default="layer", description=(
         "unstructured only: the same fraction in every layer, or the smallest weights across all layers"))
-
-
-def target_linears(model) -> dict[str, object]:
-    """The encoder's Linear layers: not the embeddings, the pooler or the task head (small and sensitive)."""
-    import torch
-
-    head_words = ("classifier", "pooler", "lm_head", "qa_outputs", "score")
-    return {name: m for name, m in model.named_modules()
-            if isinstance(m, torch.nn.Linear) and not any(w in name for w in head_words)}
 
 
 def sparsify_model(model, config: SparsifyConfig) -> float:
@@ -78,23 +70,13 @@ def sparsify_model(model, config: SparsifyConfig) -> float:
 
 @register_step("sparsify", SparsifyConfig, "unstructured or 2:4 magnitude sparsity of the encoder weights "
                "(stored dense; 2:4 kernels on CUDA)", takes="torch", gives="torch")
-def sparsify(parent: Artifact, config: SparsifyConfig, ctx: StepContext) -> Artifact:
+def sparsify(parent: Artifact, config: SparsifyConfig, ctx: StepContext) -> StepResult:
     from green.runtime.pytorch import load_pretrained
     from green.tasks import get_task
 
     model = load_pretrained(parent.path, get_task(parent.task).model_class()).float().eval()
     sparsity = sparsify_model(model, config)
     log.info("sparsify: %.1f%% of the encoder's Linear weights are zero (%s)", 100 * sparsity, config.pattern)
-    model.save_pretrained(ctx.out_dir)
-    copy_support_files(parent.path, ctx.out_dir)
-    return Artifact(
-        path=ctx.out_dir,
-        format="torch",
-        task=parent.task,
-        step="sparsify",
-        files={"model": "model.safetensors", **support_roles(ctx.out_dir)},
-        params=config.model_dump() | {"sparsity": sparsity},
-        parent=str(parent.path),
-        flops=parent.flops,  # dense kernels do every multiply: the arithmetic is the parent's
-        extra={"notes": [f"{config.pattern} sparsity {sparsity:.0%}: {DENSE_NOTE}"]},
-    )
+    # No model handed back: dense kernels do every multiply, so the arithmetic stays the parent's.
+    return StepResult(files=save_torch_model(model, ctx.out_dir), params={"sparsity": sparsity},
+                      extra={"notes": [f"{config.pattern} sparsity {sparsity:.0%}: {DENSE_NOTE}"]})

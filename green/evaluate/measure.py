@@ -16,7 +16,7 @@ from green.batching import Encoded
 from green.carbon import grams_co2e
 from green.evaluate.bench import BenchSettings, measure_latency
 from green.evaluate.energy import EnergyMeter
-from green.evaluate.evaluation import device_info, package_versions
+from green.evaluate.evaluation import device_info, package_versions, runtime_options
 from green.evaluate.cell import measure_cell
 from green.evaluate.flops import efficiency, efficiency_of
 from green.evaluate.paired import Reference
@@ -48,7 +48,8 @@ def measure_artifact(
     max_length: int = 128,
 ) -> Record:
     tokenizer = load_tokenizer(str(artifact.file("tokenizer")))
-    runner = open_runner(artifact, device)
+    # As its evaluation ran it: the recipe's runtime options (CUDA graphs, sparse kernels) come with the run.
+    runner = open_runner(artifact, device, runtime_options(recipe))
     # The input length the baseline was trained and evaluated at (summarization's CPU budgets: 64).
     real = task.encode(tokenizer, data.test.inputs[: settings.max_rows], max_length)
     # Generative tasks: one inference is one whole generation, with the settings evaluation uses.

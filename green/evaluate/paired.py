@@ -42,6 +42,8 @@ class Reference:
     label: str
     artifact: Any
     device: str
+    #: How the reference runs (its recipe's runtime options: CUDA graphs, sparse kernels...).
+    options: Any = None
     _runner: Any = None
     _tokenizer: Any = None
     _workloads: dict = field(default_factory=dict)
@@ -51,7 +53,7 @@ class Reference:
         if self._runner is None:
             from green.runtime import open_runner
 
-            self._runner = open_runner(self.artifact, self.device)
+            self._runner = open_runner(self.artifact, self.device, self.options)
         return self._runner
 
     def encode(self, task, texts: list[str], max_length: int = 128) -> Encoded:

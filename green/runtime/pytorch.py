@@ -124,11 +124,18 @@ def open_torch(artifact, device: str, options: RuntimeOptions) -> Runner:
     return TorchRunner(model, device, "fp32")
 
 
+def target_linears(model) -> dict[str, object]:
+    """The encoder's Linear layers: not the embeddings, the pooler or the task head (small and sensitive)."""
+    import torch
+
+    head_words = ("classifier", "pooler", "lm_head", "qa_outputs", "score")
+    return {name: m for name, m in model.named_modules()
+            if isinstance(m, torch.nn.Linear) and not any(w in name for w in head_words)}
+
+
 def _semi_structured(model, device: str, options: RuntimeOptions) -> Runner:
     """2:4-sparse Linear weights on sparse tensor cores (Ampere+), fp16; dense only if the recipe allows it."""
     import torch
-
-    from green.compress.sparsify import target_linears
 
     capable = device.startswith("cuda") and torch.cuda.get_device_capability(torch.device(device)) >= (8, 0)
     if not capable:

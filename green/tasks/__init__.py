@@ -4,7 +4,7 @@ Adding a task is one module here that subclasses :class:`Task` and calls :func:`
 """
 
 from green.tasks.base import TASKS, DataSpec, Split, Task, TaskData, get_task, register_task
-from green.tasks import classification, summarization  # noqa: E402,F401  (registration side effect)
+from green.tasks import classification, summarization, token_classification  # noqa: E402,F401  (registration side effect)
 
 DEFAULT_TASK = "text-classification"
 

@@ -81,6 +81,9 @@ class Task(ABC):
     name: ClassVar[str]
     #: optimum-onnx's task name for export.
     export_task: ClassVar[str]
+    #: The ONNX files that export makes, by role (optimum's file names), and their artifact format.
+    export_parts: ClassVar[dict[str, str]] = {"model": "model.onnx"}
+    export_format: ClassVar[str] = "onnx"
     #: The metric records, the Pareto chart and every comparison use.
     primary_metric: ClassVar[str]
     #: False for metrics where lower is better (error rates, losses).
@@ -116,9 +119,15 @@ class Task(ABC):
     # -- training --------------------------------------------------------------------
     def budget(self, device: str, quick: bool):
         """How much training the baseline gets on ``device`` (``quick``: a smoke run)."""
-        from green.training.budget import choose_budget
+        from green.budget import choose_budget
 
         return choose_budget(device, quick)
+
+    def budgets(self) -> dict:
+        """The task's training budgets by name: the root of a lineage names the one its steps start from."""
+        from green.budget import BUDGETS
+
+        return dict(BUDGETS)
 
     @abstractmethod
     def target_tensor(self, targets: list[Any]):
@@ -188,13 +197,13 @@ class Task(ABC):
         Counted on the real module (torch's FlopCounterMode), so a pruned or distilled
         model gets its own figure; see :func:`green.evaluate.flops.fit_flops`.
         """
-        from green.evaluate.flops import fit_flops
+        from green.flops import fit_flops
 
         return fit_flops(lambda ids, mask: self.outputs(model, {"input_ids": ids, "attention_mask": mask}))
 
     def flops_per_inference(self, flops_model: dict | None, run: dict) -> float | None:
         """FLOPs of one inference as the benchmark ran it (``run["batch_shapes"]``: rows and padded length)."""
-        from green.evaluate.flops import flops_per_inference
+        from green.flops import flops_per_inference
 
         if not flops_model:
             return None

@@ -24,7 +24,7 @@ def fit_seq2seq_flops(model, lengths=(16, 32, 64), steps=(2, 4, 8)) -> dict:
     """``{"kind": "seq2seq", "encoder": [c0, c1, c2], "decoder_first": [a0, a1], "decoder_step": [d0, d1, d2]}``."""
     import torch
 
-    from green.evaluate.flops import count_flops
+    from green.flops import count_flops
 
     model = model.eval()
     device = next(model.parameters()).device

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from green.batching import Encoded, sorted_batches
 from green.embedded import packaged_file
 from green.errors import GreenError
+from green.generation_settings import GENERATION_KEYS, GenerationSettings
 from green.tasks.base import DataSpec, Split, Task, TaskData, register_task
 from green.tasks.rouge import lead, median_words, rouge
 from green.tasks.rows import file_digest, is_missing, read_hub, read_source, require_columns
@@ -48,27 +49,6 @@ MAX_TARGET_TOKENS = 128
 #: Parameter prefixes of the encoder's layers (BART-family and T5 names). The shared embeddings,
 #: which are also the output layer, stay trainable: the loss runs a frozen encoder without gradients.
 ENCODER_PREFIXES = ("model.encoder.", "encoder.")
-#: Generation settings a recipe may override; sampling is left out so results repeat.
-GENERATION_KEYS = ("num_beams", "max_length", "max_new_tokens", "min_length", "min_new_tokens", "length_penalty",
-                   "no_repeat_ngram_size", "early_stopping", "repetition_penalty")
-
-
-class GenerationSettings(BaseModel):
-    """A recipe's ``evaluate.generation``: overrides of the model's generation_config."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    num_beams: int | None = Field(default=None, ge=1, le=64)
-    max_length: int | None = Field(default=None, ge=2, le=4096)
-    max_new_tokens: int | None = Field(default=None, ge=1, le=4096)
-    min_length: int | None = Field(default=None, ge=0, le=4096)
-    min_new_tokens: int | None = Field(default=None, ge=0, le=4096)
-    length_penalty: float | None = None
-    no_repeat_ngram_size: int | None = Field(default=None, ge=0, le=64)
-    early_stopping: bool | None = None
-    repetition_penalty: float | None = Field(default=None, gt=0)
-
-
 @dataclass
 class TextEncoded(Encoded):
     """Token ids plus the tokenizer that made them, so predictions can be decoded to text."""
@@ -83,7 +63,7 @@ def embedded_pairs_path() -> Path:
 
 def _budgets():
     """Summarization budgets: the CPU ones train the decoder only on a sample (see the README's figures)."""
-    from green.training.budget import TrainBudget
+    from green.budget import TrainBudget
 
     quick = TrainBudget("quick", epochs=1, max_train_rows=400, max_validation_rows=64, max_test_rows=100,
                         batch_size=16, learning_rate=5e-4, max_length=64, freeze=ENCODER_PREFIXES)
@@ -97,6 +77,10 @@ def _budgets():
 class Summarization(Task):
     name = "summarization"
     export_task = "text2text-generation-with-past"
+    #: The encoder, the first decoder step, and every later step fed the cached keys and values.
+    export_parts = {"encoder": "encoder_model.onnx", "decoder": "decoder_model.onnx",
+                    "decoder_with_past": "decoder_with_past_model.onnx"}
+    export_format = "onnx-seq2seq"
     primary_metric = "rougeL"
     higher_is_better = True
     inference_unit = "summary"
@@ -207,6 +191,9 @@ class Summarization(Task):
             return quick_b
         return gpu if device.startswith("cuda") else cpu
 
+    def budgets(self) -> dict:
+        return {b.name: b for b in _budgets()}
+
     def target_tensor(self, targets):
         raise GreenError("summaries are text: their token ids need the tokenizer", "use training_targets")
 
@@ -302,7 +289,11 @@ class Summarization(Task):
         settings = {k: getattr(config, k) for k in GENERATION_KEYS
                     if getattr(config, k, None) is not None and getattr(config, k) != getattr(defaults, k, None)}
         settings.setdefault("num_beams", 1)
-        settings.update(checked.model_dump(exclude_none=True))
+        settings.update(checked.overrides())
+        low, high = settings.get("min_length"), settings.get("max_length")
+        if low is not None and high is not None and low > high:
+            raise GreenError(f"generation: min_length {low} is above max_length {high} (the recipe's settings over "
+                             "the model's generation_config)", "lower min_length or raise max_length in evaluate.generation")
         return settings
 
     # -- arithmetic ------------------------------------------------------------------

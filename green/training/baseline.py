@@ -9,7 +9,7 @@ from green.artifacts import Artifact, support_roles
 from green.evaluate.energy import EnergyMeter
 from green.models import load_tokenizer
 from green.tasks.base import Task, TaskData
-from green.training.budget import TrainBudget
+from green.budget import TrainBudget
 from green.training.loop import fit
 
 

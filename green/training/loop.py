@@ -22,7 +22,7 @@ from green import interrupts
 from green.batching import bucketed_batches
 from green.progress import progress_bar
 from green.tasks.base import Split, Task
-from green.training.budget import TrainBudget
+from green.budget import TrainBudget
 
 log = logging.getLogger(__name__)
 
