@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import re
 import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
-
-import logging
-import os
 
 # As the green CLI does, before PyTorch loads: idle pool threads sleep (see green.runtime.threads),
 # so every route is measured under the thread policy green itself runs with.

@@ -60,13 +60,13 @@ HF_INT8 = "int8, transformers search"
 
 def quantized(onnx_export: Artifact, task, data, out: Path) -> Artifact:
     """green's dynamic int8 step (as in the recipes) on an existing ONNX export."""
-    from green.compress import STEPS, StepContext
+    from green.compress import StepContext
+    from green.engine import run_step
     from green.recipe import load_recipe
 
     step = next(s for s in load_recipe("distill-dec-int8").steps if s.name == "quantize")
     out.mkdir(parents=True, exist_ok=True)
-    art = STEPS["quantize"].run(onnx_export, step.config, StepContext(out_dir=out, device="cpu", task=task, data=data))
-    Workbench._complete(art, onnx_export)  # tokenizer, config and FLOPs beside the model, as green compress does
+    art = run_step(onnx_export, step.config, StepContext(out_dir=out, device="cpu", task=task, data=data))  # tokenizer, config and FLOPs beside the model, as green compress does
     art.save()
     return art
 

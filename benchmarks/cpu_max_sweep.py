@@ -30,7 +30,8 @@ from _common import interleave, machine, ratio_summary, save  # noqa: E402
 
 from green.artifacts import Artifact  # noqa: E402
 from green.batching import sorted_batches  # noqa: E402
-from green.compress import STEPS, StepContext  # noqa: E402
+from green.compress import StepContext
+from green.engine import run_step as engine_step  # noqa: E402
 from green.models import load_tokenizer  # noqa: E402
 from green.recipe import load_recipe  # noqa: E402
 from green.runtime import open_runner  # noqa: E402
@@ -45,8 +46,7 @@ def run_step(name: str, config, parent: Artifact, out: Path, wb: Workbench) -> A
         return Artifact.load(out)
     out.mkdir(parents=True, exist_ok=True)
     data = wb.task_data()
-    art = STEPS[name].run(parent, config, StepContext(out, "cpu", task=wb.task(), data=data, seed=data.seed))
-    Workbench._complete(art, parent)
+    art = engine_step(parent, config, StepContext(out, "cpu", task=wb.task(), data=data, seed=data.seed))
     art.save()
     return art
 

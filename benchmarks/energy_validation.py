@@ -87,7 +87,8 @@ def _name(args) -> str:
 
 # -- CPU ------------------------------------------------------------------------------------------
 def validate_cpu(args, device: str) -> None:
-    from green.compress import STEPS, StepContext
+    from green.compress import StepContext
+    from green.engine import run_step
     from green.recipe import load_recipe
     from green.runtime import open_runner
 
@@ -102,7 +103,7 @@ def validate_cpu(args, device: str) -> None:
         base = torch_artifact(Path(tmp) / "torch", data=data)
         export = load_recipe("fp32-onnx").steps[0]
         (Path(tmp) / "onnx").mkdir()
-        onnx = STEPS[export.name].run(base, export.config, StepContext(out_dir=Path(tmp) / "onnx", device=device,
+        onnx = run_step(base, export.config, StepContext(out_dir=Path(tmp) / "onnx", device=device,
                                                                        task=task, data=data))
         tok = load_tokenizer(str(base.path))
         enc = task.encode(tok, data.test.inputs[: args.rows], 128)

@@ -29,17 +29,18 @@ warnings.filterwarnings("ignore")
 from _common import machine, save, torch_artifact  # noqa: E402
 
 from green.batching import encode  # noqa: E402
-from green.compress import STEPS, StepContext  # noqa: E402
+from green.compress import StepContext
 from green.compress.export import ExportConfig  # noqa: E402
+from green.engine import run_step  # noqa: E402
 from green.evaluate.bench import default_settings, measure_energy  # noqa: E402
 from green.evaluate.energy import EnergyMeter  # noqa: E402
 from green.models import load_tokenizer  # noqa: E402
+from green.recipe import load_recipe  # noqa: E402
 from green.runtime import resolve_device  # noqa: E402
 from green.runtime.cudagraph import CudaGraphOrtRunner  # noqa: E402
 from green.runtime.ort import OrtRunner  # noqa: E402
 from green.runtime.pytorch import TorchRunner, load_pretrained  # noqa: E402
 from green.tasks import DataSpec, get_task  # noqa: E402
-from green.recipe import load_recipe  # noqa: E402
 
 VARIANTS = ["torch-fp32", "torch-bf16", "ort-fp16-unfused", "green-fp16-iobinding", "green-fp16"]
 
@@ -84,7 +85,7 @@ def main() -> None:
     for name, cfg in export_configs.items():
         out = work / name
         out.mkdir()
-        exports[name] = STEPS["export"].run(base, cfg, StepContext(out, device, task=task))
+        exports[name] = run_step(base, cfg, StepContext(out, device, task=task))
         print(f"{name}: optimization_level {cfg.optimization_level}, fused ops {exports[name].extra.get('fused_ops')}")
 
     def onnx_file(name: str) -> Path:
