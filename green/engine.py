@@ -163,7 +163,3 @@ class StepCache:
             self._index.pop(key, None)
             return None
         return artifact
-
-    def add(self, artifact: Artifact) -> None:
-        if self._index is not None and artifact.key:
-            self._index.setdefault(artifact.key, Path(artifact.path))

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class BnbConfig(StepConfig):
+    """bitsandbytes method (LLM.int8 or NF4), its compute dtype and the modules kept in full precision."""
     method: Literal["int8", "nf4"] = "int8"
     compute_dtype: Literal["bf16", "fp16", "fp32"] = Field(default="bf16", description="nf4 only: matmul dtype")
     double_quant: bool = Field(default=True, description="nf4 only: quantize the quantization constants too")
@@ -32,6 +33,7 @@ class BnbConfig(StepConfig):
 
 
 def bnb_quantization_config(config: BnbConfig):
+    """transformers' ``BitsAndBytesConfig`` for ``config``."""
     import torch
     from transformers import BitsAndBytesConfig
 
@@ -45,6 +47,7 @@ def bnb_quantization_config(config: BnbConfig):
 @register_step("bnb", BnbConfig, "bitsandbytes LLM.int8 / NF4 weights in PyTorch (CUDA; CPU also runs)",
                takes="torch", gives="torch-bnb")
 def quantize_bnb(parent: Artifact, config: BnbConfig, ctx: StepContext) -> StepResult:
+    """Load the parent with bitsandbytes-quantized Linear weights and save it."""
     if not ctx.device.startswith("cuda"):
         log.warning("bitsandbytes on %s: its CPU kernels are not its GPU ones; these figures say nothing "
                     "about a GPU", ctx.device)

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 
 class DistillConfig(StepConfig):
+    """The student's layers and width, the losses that teach it, and its training budget."""
     layers: list[int] | Literal["alternate"] = Field(default="alternate", description=(
         "teacher layers the student keeps: a list of indices, or alternate (every other layer, ending with "
         "the last: 6 -> [1, 3, 5])"))
@@ -149,6 +150,7 @@ class StudentLoss:
                "teacher's layers (soft targets + labels; optional hidden-state and attention transfer)",
                takes="torch", gives="torch")
 def distill(parent: Artifact, config: DistillConfig, ctx: StepContext) -> StepResult:
+    """Build the student from the parent's layers and distil it (see the module docstring)."""
     import torch
 
     from green.compress.prune import PruneConfig, prune_model

@@ -34,6 +34,7 @@ Layers = list[int] | Literal["alternate", "all"]
 
 
 class Seq2SeqDistillConfig(StepConfig):
+    """Which teacher layers the student keeps, and how it is fine-tuned (optionally against the teacher)."""
     decoder_layers: Layers = Field(default="alternate", description=(
         "teacher decoder layers the student keeps: a list of indices, alternate (every other, ending with the "
         "last: 6 -> [1, 3, 5]) or all"))
@@ -68,6 +69,7 @@ def _stack(model, which: str):
 
 
 def pick(layers: Layers, n: int, which: str) -> list[int]:
+    """The teacher layer indices to keep out of ``n``: all, alternate, or a list (checked against ``n``)."""
     keep = list(range(n)) if layers == "all" else alternate(n) if layers == "alternate" else list(layers)
     if any(i >= n for i in keep):
         raise GreenError(f"distill-seq2seq: {which} layers {keep} do not exist in a {n}-layer {which}",
@@ -133,6 +135,7 @@ class Seq2SeqStudentLoss:
                "keep alternating decoder layers (distilbart), optionally against the teacher's outputs",
                takes="torch", gives="torch", kinds=("seq2seq",))
 def distill_seq2seq(parent: Artifact, config: Seq2SeqDistillConfig, ctx: StepContext) -> StepResult:
+    """Build the shallower student from the parent's layers and fine-tune it (see the module docstring)."""
     import torch
 
     from green.models import load_tokenizer

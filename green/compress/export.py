@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 
 class ExportConfig(StepConfig):
+    """Export settings: opset, and ONNX Runtime's optimizer (fusions, level, GPU, fp16)."""
     format: Literal["onnx"] = "onnx"
     opset: int | None = Field(default=None, ge=11, le=20, description="ONNX opset (11-20, what torch's exporter writes); optimum's default when unset")
     optimize: bool = Field(default=False, description="run ONNX Runtime's transformer optimizer (fusions)")

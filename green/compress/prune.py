@@ -50,6 +50,7 @@ class RecoveryConfig(StepConfig):
 
 
 class PruneConfig(StepConfig):
+    """How much to prune (heads, FFN channels), how to score and allocate it, and the recovery after."""
     heads: Ratio = Field(default=0.5, description="fraction of attention heads removed: one ratio, or one per layer")
     ffn: Ratio = Field(default=0.5, description="fraction of FFN channels removed: one ratio, or one per layer")
     allocation: Literal["uniform", "global"] = Field(default="uniform", description=(
@@ -110,6 +111,7 @@ def encoder_layers(model) -> list[LayerParts]:
 
 
 def per_layer(ratio: Ratio, n_layers: int, what: str) -> list[float]:
+    """One ratio per layer: a list as given (of the right length), or one ratio repeated."""
     if isinstance(ratio, list):
         if len(ratio) != n_layers:
             raise GreenError(f"prune: {what} lists {len(ratio)} ratios for a model with {n_layers} layers",
@@ -237,6 +239,7 @@ def _importance_feeds(ctx: StepContext, tokenizer, config: PruneConfig, device: 
 @register_step("prune", PruneConfig, "structured pruning of attention heads and FFN channels (torch-pruning), "
                "with recovery fine-tuning", takes="torch", gives="torch", kinds=("encoder", "seq2seq"))
 def prune(parent: Artifact, config: PruneConfig, ctx: StepContext) -> StepResult:
+    """Prune heads and FFN channels of the parent (encoder or encoder-decoder), then fine-tune to recover."""
     import torch
 
     from green.models import load_tokenizer

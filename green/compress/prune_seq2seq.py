@@ -33,17 +33,22 @@ ATTENTIONS = (("encoder", "self_attn"), ("decoder", "self_attn"), ("decoder", "e
 
 @dataclass
 class Attention:
+    """One attention module of a BART layer that pruning may narrow, and the ratio slot it uses."""
+
     path: str  # module path, e.g. model.decoder.layers.0.encoder_attn
     module: object
     layer: int  # index into per-layer ratios: the encoder's layers, then the decoder's
 
     @property
     def heads(self) -> int:
+        """Heads the module has now (its query width over the head size)."""
         return self.module.q_proj.out_features // self.module.head_dim
 
 
 @dataclass
 class Ffn:
+    """One BART layer's feed-forward pair (fc1, fc2) and the ratio slot it uses."""
+
     path: str  # the layer's module path; fc1 and fc2 under it
     fc1: object
     fc2: object

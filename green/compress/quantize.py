@@ -23,6 +23,7 @@ DYNAMIC_INT8_OPS = ["MatMul", "Attention", "Gather", "EmbedLayerNormalization"]
 
 
 class QuantizeConfig(StepConfig):
+    """ONNX Runtime int8: dynamic, or static QDQ with calibration on train rows."""
     method: Literal["dynamic-int8", "static-int8"] = "dynamic-int8"
     per_channel: bool = Field(default=True, description="one scale per output channel of each weight")
     operators: list[str] | None = Field(default=None, description="op types to quantize; method default when unset")

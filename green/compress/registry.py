@@ -63,12 +63,14 @@ class StepContext:
     budget: "TrainBudget | None" = None
 
     def require_data(self, step: str, why: str) -> "TaskData":
+        """The task's data, or a one-line error naming the step and why it needs it."""
         if self.data is None or self.task is None or not len(self.data.train):
             raise GreenError(f"{step} needs the task's train split ({why})",
                              "run it through `green compress` on a workdir with a task")
         return self.data
 
     def require_budget(self) -> "TrainBudget":
+        """The training budget, or a one-line error (a step that trains outside the engine)."""
         if self.budget is None:
             raise GreenError("this step trains, and no training budget was given",
                              "run it through `green compress`, or pass a StepContext with a budget")
@@ -125,6 +127,7 @@ KIND_WORDS = {"encoder": "encoder-only (BERT-family) models", "seq2seq": "encode
 
 @dataclass(frozen=True)
 class Step:
+    """A registered step: its config class, its function, what it takes and gives, and the models it works on."""
     name: str
     config_cls: type[StepConfig]
     run: Callable[..., Any]
@@ -139,6 +142,7 @@ class Step:
     target_device: str | None = None
 
     def works_on(self, config: StepConfig) -> tuple[str, ...]:
+        """The model kinds (``encoder``, ``seq2seq``) the step works on with ``config``."""
         return self.kinds(config) if callable(self.kinds) else tuple(self.kinds)
 
 

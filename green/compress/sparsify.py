@@ -28,6 +28,7 @@ DENSE_NOTE = ("the zeros are stored dense: dense kernels (PyTorch, ONNX Runtime)
 
 
 class SparsifyConfig(StepConfig):
+    """Which weights to zero: the pattern, how many, and over what scope."""
     pattern: Literal["unstructured", "2:4"] = Field(default="unstructured", description=(
         "unstructured: the smallest weights anywhere in each layer; 2:4: the two smallest of every four "
         "consecutive weights in a row (what sparse tensor cores accelerate)"))
@@ -71,6 +72,7 @@ def sparsify_model(model, config: SparsifyConfig) -> float:
 @register_step("sparsify", SparsifyConfig, "unstructured or 2:4 magnitude sparsity of the encoder weights "
                "(stored dense; 2:4 kernels on CUDA)", takes="torch", gives="torch")
 def sparsify(parent: Artifact, config: SparsifyConfig, ctx: StepContext) -> StepResult:
+    """Zero the smallest encoder Linear weights (stored dense; see the module docstring)."""
     from green.runtime.pytorch import load_pretrained
     from green.tasks import get_task
 

@@ -66,21 +66,25 @@ class Measurement:
 
     @property
     def cpu_usage(self) -> CpuUsage | None:
+        """This process's and other processes' CPU use during the window; None where CPU time was not read."""
         if self.cpu_s is None:
             return None
         return CpuUsage(self.seconds, self.cpu_s, self.other_cpu_s, self.cpus or machine_cpus())
 
     @property
     def watts(self) -> float | None:
+        """Mean power over the window (joules over seconds); None when the energy is unknown."""
         if self.joules is None or self.seconds <= 0:
             return None
         return self.joules / self.seconds
 
     @property
     def valid(self) -> bool:
+        """True when the window has an energy figure."""
         return self.joules is not None
 
     def to_dict(self) -> dict:
+        """Every field, in SI units (J, s, W), for records."""
         return {
             "name": self.name,
             "seconds": self.seconds,
@@ -142,14 +146,17 @@ class EnergyMeter:
     # -- description -------------------------------------------------------------------
     @property
     def source(self) -> str:
+        """The primary counters' names joined with '+' (e.g. ``nvml-energy-counter``, ``codecarbon-estimate``)."""
         return "+".join(b.source for b in self.primary)
 
     @property
     def estimate(self) -> bool:
+        """True when any primary counter is a model, not a hardware reading."""
         return any(b.estimate for b in self.primary)
 
     @property
     def attribution(self) -> str:
+        """What the figure is charged to (``device``, ``machine``, ``process-cpu-time``)."""
         return "+".join(sorted({b.attribution for b in self.primary}))
 
     @property
@@ -159,9 +166,11 @@ class EnergyMeter:
 
     @property
     def min_window_s(self) -> float:
+        """The shortest window that spans enough counter updates to mean something."""
         return MIN_PERIODS_PER_WINDOW * self.update_period_s
 
     def describe(self) -> dict:
+        """Counters, update period, domains, fallback and crosscheck, for ``green meters`` and records."""
         return {
             "source": self.source,
             "estimate": self.estimate,
@@ -174,6 +183,7 @@ class EnergyMeter:
 
     # -- windows -----------------------------------------------------------------------
     def begin_window(self, name: str) -> None:
+        """Open the window ``name``: read every counter (and this process's CPU time) now."""
         interrupts.check()  # a Ctrl-C some library swallowed stops the run here, not at its end
         if name in self._open:
             raise ValueError(f"energy window {name!r} is already open")
@@ -193,6 +203,7 @@ class EnergyMeter:
         self._open[name] = _Open(self._clock(), tokens, fallback_token, crosscheck_token, errors, cpu_snapshot())
 
     def end_window(self, name: str) -> Measurement:
+        """Close the window ``name`` and return its :class:`Measurement` (flags say what went wrong)."""
         if name not in self._open:
             raise ValueError(f"energy window {name!r} was never opened")
         self._sync()
@@ -280,6 +291,7 @@ class EnergyMeter:
         return w
 
     def close(self) -> None:
+        """Release every backend (NVML handles, codecarbon trackers)."""
         for backend in [*self.primary, self.fallback, self.crosscheck]:
             if backend is not None:
                 backend.close()

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 
 class CudaGraphOrtRunner(Runner):
+    """ONNX Runtime on CUDA replaying one captured CUDA graph per input shape."""
+
     runtime = "onnxruntime"
     io_binding = True
 
@@ -67,6 +69,7 @@ class CudaGraphOrtRunner(Runner):
         return out.float().cpu().numpy()
 
     def describe(self) -> dict:
+        """Runtime, providers and how many graphs were captured, for the record."""
         return {"runtime": "onnxruntime", "providers": self.providers, "device": self.device,
                 "io_binding": True, "cuda_graphs": True, "graphs_captured": len(self._manager.graph_bindings)}
 

@@ -86,12 +86,14 @@ class OrtRunner(Runner):
         return np.asarray(binding.copy_outputs_to_cpu()[0], dtype=np.float32)
 
     def describe(self) -> dict:
+        """Runtime, providers, device, IO binding and the thread policy, for the record."""
         return {"runtime": "onnxruntime", "providers": self.providers, "device": self.device,
                 "io_binding": self.io_binding, "allow_spinning": not pools_sleep()}
 
 
 @register_loader("onnx")
 def open_onnx(artifact, device: str, options: RuntimeOptions) -> Runner:
+    """Open a single-graph ONNX artifact (CUDA graphs when the recipe asks and the device is CUDA)."""
     path = artifact.file("model")
     if options.cuda_graphs and device.startswith("cuda"):
         from green.runtime.cudagraph import CudaGraphOrtRunner

@@ -52,6 +52,7 @@ class TorchRunner(Runner):
         return out.float().cpu().numpy()
 
     def describe(self) -> dict:
+        """Runtime, precision, device and notes, for the record."""
         return {"runtime": "torch", "precision": self.dtype, "device": self.device, "notes": self.notes}
 
 
@@ -114,6 +115,7 @@ def _model_class(artifact):
 
 @register_loader("torch")
 def open_torch(artifact, device: str, options: RuntimeOptions) -> Runner:
+    """Open a PyTorch artifact: fp32 on the device, or 2:4 sparse kernels when the recipe asks."""
     model = load_pretrained(artifact.file("model").parent, _model_class(artifact))
     if getattr(model.config, "is_encoder_decoder", False):
         from green.runtime.seq2seq import TorchSeq2SeqRunner

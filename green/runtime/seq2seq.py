@@ -57,6 +57,7 @@ class TorchSeq2SeqRunner(TorchRunner):
         return out.float().cpu().numpy()
 
     def generate(self, batch: dict, settings: dict) -> np.ndarray:
+        """Token ids from transformers' ``generate`` with ``settings``."""
         torch = self._torch
         with torch.inference_mode(), torch.autocast(self.device.split(":")[0], torch.bfloat16, enabled=self._autocast):
             return self.model.generate(**self._feed(batch), **settings).cpu().numpy()
@@ -127,6 +128,7 @@ class OrtDecoder:
                 (self.cross_kv if ".encoder." in name else self.self_kv)[past] = value
 
     def start(self, batch: dict, start_token: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Run the encoder and the first decoder step; returns the top-k log-probabilities and ids per input."""
         feed = {n: np.ascontiguousarray(batch[n], dtype=np.int64) for n in self.encoder_inputs}
         hidden = self.encoder.run(None, feed)[0]
         self.mask = feed["attention_mask"]
@@ -139,6 +141,7 @@ class OrtDecoder:
         return self._top(outs, rows)
 
     def expand(self, beams: int) -> None:
+        """Repeat the mask and the cached keys and values once per beam."""
         if beams == 1:
             return
         self.mask = np.repeat(self.mask, beams, axis=0)
@@ -147,6 +150,7 @@ class OrtDecoder:
                 cache[name] = np.repeat(cache[name], beams, axis=0)
 
     def step(self, tokens: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """One decoder-with-past step for the rows still generating; returns their top-k scores and ids."""
         shrunk = len(rows) != len(self.mask)  # inputs left the batch
         if shrunk:
             self.mask = self.mask[rows]
@@ -279,6 +283,7 @@ class OrtSeq2SeqRunner(Runner):
         return session.run(None, {k: batch[k] for k in names})[0]
 
     def generate(self, batch: dict, settings: dict) -> np.ndarray:
+        """Token ids: green's search over the decoder graph's top-k where it applies, transformers' loop otherwise."""
         plan = self._plan(settings) if self._decoder is not None else None
         if isinstance(plan, search_lib.SearchPlan):
             return search_lib.search(self._decoder, batch, plan)
@@ -290,6 +295,7 @@ class OrtSeq2SeqRunner(Runner):
             return model.generate(**feed, **settings).cpu().numpy()
 
     def describe(self) -> dict:
+        """Runtime, providers, the KV cache and which search generates, for the record."""
         return {"runtime": "onnxruntime", "providers": self.providers, "device": self.device,
                 "io_binding": self.device.startswith("cuda"), "kv_cache": self.kv_cache,
                 "search": "green (top-k in the decoder graph)" if self._decoder is not None else "transformers",
@@ -298,6 +304,7 @@ class OrtSeq2SeqRunner(Runner):
 
 @register_loader("onnx-seq2seq")
 def open_onnx_seq2seq(artifact, device: str, options: RuntimeOptions) -> Runner:
+    """Open an encoder-decoder ONNX artifact (encoder, decoder, decoder with past)."""
     if options.cuda_graphs:
         log.warning("CUDA graphs are not used for generation (shapes change every step); running without them")
     return OrtSeq2SeqRunner(artifact, device, threads=options.threads, transformers_search=options.transformers_search)
