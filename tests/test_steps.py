@@ -217,29 +217,37 @@ def test_cuda_graph_runner_refuses_without_a_gpu(exported):
         CudaGraphOrtRunner(exported.file("model"), "cpu")
 
 
-def test_cuda_graph_runner_reads_logit_width_without_a_captured_run(exported, batches, tmp_path):
-    """The width comes from the graph; when the graph leaves it symbolic, from an uncaptured run."""
+def test_cuda_graph_runner_reads_output_shapes_of_any_rank_without_a_captured_run(exported, batches, tmp_path):
+    """Dims come from the graph (fixed, or named like an input's); a symbolic class count from an uncaptured run."""
     import onnxruntime as ort
 
-    from green.runtime.cudagraph import output_width
+    from green.runtime.cudagraph import output_dims, resolve_dims
 
     enc, bs = batches
     feed = {k: v[:1] for k, v in bs[0].items() if k in ("input_ids", "attention_mask", "token_type_ids")}
     path = exported.file("model")
-    assert output_width(ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]), feed) == 3
+    real = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    dims = output_dims(real, feed)
+    assert resolve_dims(dims, {"input_ids": [7, 19]}) == [7, 3]
 
-    class SymbolicWidth:  # a session whose graph leaves the width symbolic (ORT infers it for this one)
+    class Symbolic:  # a session whose graph leaves the class count symbolic, with logits per token
         def __init__(self, real):
             self.real, self.options = real, None
 
+        def get_inputs(self):
+            return self.real.get_inputs()
+
         def get_outputs(self):
             out = self.real.get_outputs()[0]
-            return [type("Out", (), {"name": out.name, "shape": ["batch_size", "num_labels"]})()]
+            seq = self.real.get_inputs()[0].shape[1]
+            return [type("Out", (), {"name": out.name, "shape": ["batch_size", seq, "num_labels"]})()]
 
         def run(self, names, feed, options=None):
             self.options = options
-            return self.real.run(names, feed, options)
+            out = self.real.run(names, feed, options)[0]
+            return [out[:, None, :].repeat(feed["input_ids"].shape[1], axis=1)]
 
-    session = SymbolicWidth(ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]))
-    assert output_width(session, feed) == 3
+    session = Symbolic(real)
+    dims = output_dims(session, feed)
+    assert resolve_dims(dims, {"input_ids": [5, 11], "attention_mask": [5, 11]}) == [5, 11, 3]
     assert session.options.get_run_config_entry("gpu_graph_id") == "-1"

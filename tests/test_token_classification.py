@@ -80,3 +80,28 @@ def test_no_embedded_data_is_a_one_line_error(tmp_path, tiny_model_dir):
     res = run_green("train", "--task", "token-classification", "--model", str(tiny_model_dir), "--workdir",
                     str(tmp_path / "w"), "--device", "cpu")
     assert res.returncode == 2 and "no embedded data set" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_distillation_learns_from_per_token_teacher_outputs(tmp_path, tiny_model_dir, tagged_jsonl):
+    """The teacher's outputs are one vector per token here, not one per row: cached, padded and masked."""
+    from transformers import AutoModelForTokenClassification
+
+    from green.artifacts import Artifact, support_roles
+    from green.compress import StepContext
+    from green.compress.distill import DistillConfig
+    from green.engine import run_step
+    from green.models import load_tokenizer
+    from green.tasks import DataSpec, get_task
+
+    task = get_task("token-classification")
+    data = task.load_data(DataSpec(str(tagged_jsonl), {"tokens": "words", "tags": "ner"}))
+    teacher_dir = tmp_path / "teacher"
+    AutoModelForTokenClassification.from_pretrained(tiny_model_dir, num_labels=3).save_pretrained(teacher_dir)
+    load_tokenizer(str(tiny_model_dir)).save_pretrained(teacher_dir)
+    parent = Artifact(path=teacher_dir, format="torch", task=task.name, step="train",
+                      files={"model": "model.safetensors", **support_roles(teacher_dir)}, params={"budget": {"name": "quick"}})
+    parent.save()
+    student = run_step(parent, DistillConfig(layers=[1], epochs=1, train_rows=64, validation_rows=16, batch_size=16),
+                       StepContext(tmp_path / "student", "cpu", task=task, data=data, quick=True))
+    assert student.params["teacher_layers"] == [1] and student.extra["history"]
+    assert all(h["train_loss"] == h["train_loss"] for h in student.extra["history"])  # finite, not NaN

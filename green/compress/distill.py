@@ -104,10 +104,11 @@ def build_student(teacher, keep: list[int]):
 class StudentLoss:
     """Soft KL on cached teacher outputs + task loss, plus optional hidden-state and attention terms."""
 
-    def __init__(self, task, train, cached: list, teacher, keep: list[int], config: DistillConfig, device: str) -> None:
+    def __init__(self, task, train, cached: list, teacher, keep: list[int], config: DistillConfig, device: str,
+                 tokenizer=None) -> None:
         from green.training.distill import DistillLoss
 
-        self.soft = DistillLoss(task, train, cached, device, config.temperature, config.alpha)
+        self.soft = DistillLoss(task, train, cached, device, config.temperature, config.alpha, tokenizer)
         self.teacher, self.keep, self.config = teacher, keep, config
 
     def __call__(self, model, feed: dict, rows: list[int]):
@@ -121,11 +122,8 @@ class StudentLoss:
         out = model(**feed, output_hidden_states=True, output_attentions=want_att)
         with torch.no_grad():
             t = self.teacher(**feed, output_hidden_states=True, output_attentions=want_att)
-        temp = c.temperature
         student_logits = out[0]
-        soft = F.kl_div(F.log_softmax(student_logits.float() / temp, -1),
-                        F.log_softmax(self.soft.teacher(rows) / temp, -1), reduction="batchmean",
-                        log_target=True) * temp * temp
+        soft = self.soft.soft_loss(student_logits, rows, feed.get("attention_mask"))
         loss = c.alpha * soft + (1 - c.alpha) * self.soft.task.loss_from_outputs(student_logits, self.soft.targets[rows])
         mask = feed["attention_mask"].unsqueeze(-1).float()
         if c.hidden_weight:
@@ -184,7 +182,7 @@ def distill(parent: Artifact, config: DistillConfig, ctx: StepContext) -> StepRe
                          max_validation_rows=QUICK.max_validation_rows)
     train = data.train.head(budget.max_train_rows)
     cached = teacher_outputs(teacher, task, tokenizer, train, ctx.device, budget.max_length)
-    loss = StudentLoss(task, train, cached, teacher, keep, config, ctx.device)
+    loss = StudentLoss(task, train, cached, teacher, keep, config, ctx.device, tokenizer)
     result = fit(student, task, tokenizer, train, data.validation.head(budget.max_validation_rows), budget,
                  ctx.device, loss=loss, seed=ctx.seed, label=f"distilling {n} -> {len(keep)} layers")
     del teacher

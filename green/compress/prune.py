@@ -298,7 +298,7 @@ def recover(model, parent: Artifact, config: RecoveryConfig, ctx: StepContext, t
         else:
             cached = teacher_outputs(teacher, ctx.task, tokenizer, train, ctx.device, budget.max_length)
             del teacher
-            loss = DistillLoss(ctx.task, train, cached, ctx.device, config.temperature, config.alpha)
+            loss = DistillLoss(ctx.task, train, cached, ctx.device, config.temperature, config.alpha, tokenizer)
     result = fit(model, ctx.task, tokenizer, train, data.validation.head(budget.max_validation_rows), budget,
                  ctx.device, loss=loss, seed=ctx.seed, label="recovery fine-tuning")
     return result.history

@@ -51,7 +51,7 @@ class CudaGraphOrtRunner(Runner):
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_name = self.session.get_outputs()[0].name
         self._manager = GpuBindingManager(self.session, self._torch_device, max_cuda_graphs=max_graphs)
-        self._out_width: int | None = None
+        self._out_dims: list | None = None
         self._torch = torch
 
     def prepare(self, batch: dict) -> dict:
@@ -60,10 +60,10 @@ class CudaGraphOrtRunner(Runner):
 
     def __call__(self, batch: dict) -> np.ndarray:
         feed = self.prepare(batch) if isinstance(batch[self.input_names[0]], np.ndarray) else batch
-        rows = feed[self.input_names[0]].shape[0]
-        if self._out_width is None:
-            self._out_width = output_width(self.session, {k: feed[k][:1].cpu().numpy() for k in self.input_names})
-        shapes = {k: list(v.shape) for k, v in feed.items()} | {self.output_name: [rows, self._out_width]}
+        if self._out_dims is None:
+            self._out_dims = output_dims(self.session, {k: feed[k][:1].cpu().numpy() for k in self.input_names})
+        inputs = {k: list(v.shape) for k, v in feed.items()}
+        shapes = inputs | {self.output_name: resolve_dims(self._out_dims, inputs)}
         binding = self._manager.get_binding(shapes, use_cuda_graph=True)
         out = binding.infer(feed)[self.output_name]
         return out.float().cpu().numpy()
@@ -74,17 +74,38 @@ class CudaGraphOrtRunner(Runner):
                 "io_binding": True, "cuda_graphs": True, "graphs_captured": len(self._manager.graph_bindings)}
 
 
-def output_width(session, probe_feed: dict[str, np.ndarray]) -> int:
-    """The output's last dimension: from the graph when it is static, else one uncaptured run.
+def output_dims(session, probe_feed: dict[str, np.ndarray]) -> list:
+    """The output's shape as a rule: a fixed size, ``(input, axis)`` for a dimension an input names, per axis.
 
-    The probe run must not be captured: with ``enable_cuda_graph`` a plain ``run`` would
-    capture graph id 0 on the probe's temporary buffers, the id the first real shape uses.
+    Any rank works (a class's logits per row, a tag's logits per token). A dimension that
+    neither is fixed nor names an input's (a class count the exporter left symbolic) is read
+    from one probe run. The probe must not be captured: with ``enable_cuda_graph`` a plain
+    ``run`` would capture graph id 0 on the probe's temporary buffers, the id the first real
+    shape uses.
     """
     import onnxruntime as ort
 
-    dim = session.get_outputs()[0].shape[-1]
-    if isinstance(dim, int) and dim > 0:
-        return dim
-    options = ort.RunOptions()
-    options.add_run_config_entry("gpu_graph_id", "-1")
-    return int(np.asarray(session.run(None, probe_feed, options)[0]).shape[-1])
+    named: dict[str, tuple[str, int]] = {}
+    for inp in session.get_inputs():
+        for axis, dim in enumerate(inp.shape):
+            if isinstance(dim, str):
+                named.setdefault(dim, (inp.name, axis))
+    dims: list = []
+    probe = None
+    for axis, dim in enumerate(session.get_outputs()[0].shape):
+        if isinstance(dim, int) and dim > 0:
+            dims.append(dim)
+        elif isinstance(dim, str) and dim in named:
+            dims.append(named[dim])
+        else:
+            if probe is None:
+                options = ort.RunOptions()
+                options.add_run_config_entry("gpu_graph_id", "-1")
+                probe = np.asarray(session.run(None, probe_feed, options)[0]).shape
+            dims.append(int(probe[axis]))
+    return dims
+
+
+def resolve_dims(dims: list, inputs: dict[str, list[int]]) -> list[int]:
+    """The output shape for these input shapes (see :func:`output_dims`)."""
+    return [d if isinstance(d, int) else inputs[d[0]][d[1]] for d in dims]

@@ -130,20 +130,12 @@ class Task(ABC):
         return dict(BUDGETS)
 
     @abstractmethod
-    def target_tensor(self, targets: list[Any]):
-        """The split's targets as one tensor the loss can index by row."""
-
     def training_targets(self, split: Split, tokenizer):
-        """The targets the loss indexes by row; tasks whose targets are text tokenize them here."""
-        return self.target_tensor(split.targets)
+        """The targets the loss indexes by row (class ids; a summary's token ids; a word's tag per token)."""
 
     @abstractmethod
-    def loss_from_outputs(self, outputs, targets):
-        """The training loss given the model's primary outputs for a batch and its targets."""
-
     def loss(self, model, feed: dict, targets):
         """The training loss of ``model`` on one batch (``feed``: input tensors, ``targets``: rows)."""
-        return self.loss_from_outputs(self.outputs(model, feed), targets)
 
     def outputs(self, model, feed: dict):
         """The model's primary output tensor for a batch (what runners return)."""
@@ -151,13 +143,10 @@ class Task(ABC):
 
     # -- evaluation ------------------------------------------------------------------
     @abstractmethod
-    def predictions(self, outputs: np.ndarray) -> np.ndarray:
-        """Predictions from a batch of runner outputs."""
-
-    @abstractmethod
     def metrics(self, predictions: np.ndarray, split: Split) -> dict[str, float]:
         """Every metric of the task on a split; must include :attr:`primary_metric`."""
 
+    @abstractmethod
     def predict(self, runner: Callable[[dict], np.ndarray], encoded: Encoded, batch_size: int = 64,
                 progress: Callable[[int], None] | None = None, multiple_of: int = 1,
                 generation: dict | None = None) -> np.ndarray:
@@ -165,15 +154,6 @@ class Task(ABC):
 
         ``generation`` is what :meth:`inference_settings` resolved, for generative tasks.
         """
-        preds: np.ndarray | None = None
-        for idx in sorted_batches(encoded.lengths, batch_size):
-            batch_preds = self.predictions(runner(encoded.batch(idx, multiple_of=multiple_of)))
-            if preds is None:
-                preds = np.empty((len(encoded), *batch_preds.shape[1:]), dtype=batch_preds.dtype)
-            preds[idx] = batch_preds
-            if progress:
-                progress(len(idx))
-        return preds if preds is not None else np.empty(0, dtype=np.int64)
 
     def reference(self, data: TaskData, split: Split) -> dict | None:
         """A trivial predictor's metrics on ``split`` (lead-N for summaries), to judge the model by; or None."""
@@ -208,6 +188,46 @@ class Task(ABC):
         if not flops_model:
             return None
         return flops_per_inference(flops_model, run["batch_shapes"])
+
+
+class OutputTask(Task):
+    """A task whose inference is one forward pass read from the model's primary output (logits).
+
+    Classification and token classification are; summarization (a generation loop) is not.
+    Distilling from a teacher's outputs (``green.training.distill``) works on these tasks.
+    """
+
+    @abstractmethod
+    def loss_from_outputs(self, outputs, targets):
+        """The training loss given the model's primary outputs for a batch and its targets."""
+
+    @abstractmethod
+    def predictions(self, outputs: np.ndarray) -> np.ndarray:
+        """Predictions from a batch of runner outputs."""
+
+    def training_targets(self, split: Split, tokenizer):
+        """One integer target per row (class ids); tasks with other targets override this."""
+        import torch
+
+        return torch.tensor(split.targets, dtype=torch.long)
+
+    def loss(self, model, feed: dict, targets):
+        """The loss from the primary output: one forward pass."""
+        return self.loss_from_outputs(self.outputs(model, feed), targets)
+
+    def predict(self, runner: Callable[[dict], np.ndarray], encoded: Encoded, batch_size: int = 64,
+                progress: Callable[[int], None] | None = None, multiple_of: int = 1,
+                generation: dict | None = None) -> np.ndarray:
+        """The batch predictions of each length-sorted batch, put back in row order."""
+        preds: np.ndarray | None = None
+        for idx in sorted_batches(encoded.lengths, batch_size):
+            batch_preds = self.predictions(runner(encoded.batch(idx, multiple_of=multiple_of)))
+            if preds is None:
+                preds = np.empty((len(encoded), *batch_preds.shape[1:]), dtype=batch_preds.dtype)
+            preds[idx] = batch_preds
+            if progress:
+                progress(len(idx))
+        return preds if preds is not None else np.empty(0, dtype=np.int64)
 
 
 TASKS: dict[str, Task] = {}

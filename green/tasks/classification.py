@@ -16,7 +16,7 @@ import numpy as np
 
 from green.embedded import packaged_file
 from green.errors import GreenError
-from green.tasks.base import DataSpec, Split, Task, TaskData, register_task
+from green.tasks.base import DataSpec, OutputTask, Split, TaskData, register_task
 from green.tasks.rows import file_digest, is_missing, read_csv, read_source, require_columns
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def embedded_corpus_path() -> Path:
     return packaged_file(_EMBEDDED_DIST, "1.0.0", _EMBEDDED_FILE, "", "pass --data with a CSV/JSONL file")
 
 
-class TextClassification(Task):
+class TextClassification(OutputTask):
     name = "text-classification"
     export_task = "text-classification"
     primary_metric = "accuracy"
@@ -98,11 +98,6 @@ class TextClassification(Task):
             hf_logging.set_verbosity(verbosity)
 
     # -- training --------------------------------------------------------------------
-    def target_tensor(self, targets):
-        import torch
-
-        return torch.tensor(targets, dtype=torch.long)
-
     def loss_from_outputs(self, outputs, targets):
         import torch.nn.functional as F
 

@@ -194,9 +194,6 @@ class Summarization(Task):
     def budgets(self) -> dict:
         return {b.name: b for b in _budgets()}
 
-    def target_tensor(self, targets):
-        raise GreenError("summaries are text: their token ids need the tokenizer", "use training_targets")
-
     def training_targets(self, split: Split, tokenizer):
         """Summary token ids, one row per summary, padded with -100 (ignored by the loss)."""
         import torch
@@ -230,17 +227,11 @@ class Summarization(Task):
             encoded = encoder(input_ids=feed["input_ids"], attention_mask=mask)
         return model(encoder_outputs=encoded, attention_mask=mask, labels=labels).loss
 
-    def loss_from_outputs(self, outputs, targets):
-        raise GreenError("summarization's loss needs the model (teacher forcing)", "call Summarization.loss")
-
     def outputs(self, model, feed: dict):
         """The encoder's last hidden state: what a seq2seq runner's forward pass returns."""
         return model.get_encoder()(input_ids=feed["input_ids"], attention_mask=feed["attention_mask"])[0]
 
     # -- evaluation ------------------------------------------------------------------
-    def predictions(self, outputs: np.ndarray) -> np.ndarray:
-        raise GreenError("summaries come from generation, not from one forward pass", "call Summarization.predict")
-
     def predict(self, runner, encoded: Encoded, batch_size: int = 64, progress=None, multiple_of: int = 1,
                 generation: dict | None = None) -> np.ndarray:
         """Generated summaries (text) for every row; greedy when no settings are given (validation)."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from green.batching import DEFAULT_MAX_LENGTH, Encoded, sorted_batches
 from green.errors import GreenError
-from green.tasks.base import DataSpec, Split, Task, TaskData, register_task
+from green.tasks.base import DataSpec, OutputTask, Split, TaskData, register_task
 from green.tasks.rows import is_missing, read_source, require_columns
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def _words(value) -> list[str]:
     return str(value).split()
 
 
-class TokenClassification(Task):
+class TokenClassification(OutputTask):
     name = "token-classification"
     export_task = "token-classification"
     primary_metric = "accuracy"
@@ -121,9 +121,6 @@ class TokenClassification(Task):
                            word_ids=[out.word_ids(i) for i in range(len(inputs))])
 
     # -- training --------------------------------------------------------------------
-    def target_tensor(self, targets):
-        raise GreenError("word tags are aligned to the tokenizer's pieces", "use training_targets")
-
     def training_targets(self, split: Split, tokenizer):
         """One row of token labels per sentence: a word's tag at its first piece, IGNORE elsewhere."""
         import torch
