@@ -490,8 +490,10 @@ def test_encoder_and_decoder_energy_add_up_to_the_total(exported, tiny_bart_dir,
     enc = task.encode(tok, TEXTS * 8, 128)
     runner = open_runner(exported["fp32"], "cpu")
     settings = BenchSettings(batch_size=8, repeats=2, min_window_s=0.3, warmup_batches=1)
-    e, paired = measure_cell(task, runner, "generate", enc, clock_meter(), settings, None,
-                             generation={"num_beams": 2, "max_length": 12})
+    from green.evaluate.inference import inference_for
+
+    e, paired = measure_cell(inference_for(task, {"num_beams": 2, "max_length": 12}), runner, "generate", enc,
+                             clock_meter(), settings, None)
     assert paired is None
     split = e["split"]
     assert split["encoder_per_inference_j"] + split["decoder_per_inference_j"] == pytest.approx(e["per_inference_j"])

@@ -11,10 +11,10 @@ import platform
 import warnings
 
 from green.artifacts import Artifact
-from green.evaluate.bench import BenchSettings, measure_latency
+from green.evaluate.bench import BenchSettings
 from green.evaluate.energy import EnergyMeter, Measurement
 from green.evaluate.cell import measure_cell
-from green.evaluate.flops import efficiency, efficiency_of
+from green.evaluate.inference import inference_for
 from green.evaluate.paired import Reference
 from green.models import load_tokenizer
 from green.records import Record, build_record
@@ -77,22 +77,16 @@ def evaluate_artifact(
     runner = open_runner(artifact, device, runtime_options(recipe))
     # Generation settings (beams, lengths): the artifact's generation_config, then the recipe's overrides.
     generation = task.inference_settings(artifact.path, (recipe.get("evaluate") or {}).get("generation"))
-    gen_kwargs = {"generation": generation} if task.generative else {}
+    inference = inference_for(task, generation)
 
     with progress_bar() as bar:
         bar_task = bar.add_task(f"{task.primary_metric} ({recipe['name']})", total=len(test))
         preds = task.predict(runner, enc, 64, progress=lambda n: bar.update(bar_task, advance=n),
-                             multiple_of=settings.pad_multiple, **gen_kwargs)
+                             multiple_of=settings.pad_multiple, generation=generation)
     metrics = task.metrics(preds, test)
     bench_enc = task.encode(tokenizer, test.inputs[: settings.max_rows], max_length)
     placement = audit(runner, bench_enc, settings, recipe["name"], device)
-    if task.generative:
-        from green.evaluate.generation import measure_generation_latency
-
-        latency = measure_generation_latency(runner, bench_enc, generation, settings.latency_samples,
-                                             multiple_of=settings.pad_multiple)
-    else:
-        latency = measure_latency(runner, bench_enc, settings.latency_samples, multiple_of=settings.pad_multiple)
+    latency = inference.latency(runner, bench_enc, settings.latency_samples, multiple_of=settings.pad_multiple)
     if latency["contended"]:
         warnings.warn(f"{recipe['name']}: latency measured while other processes used the CPU "
                       f"({latency['contention'][0]}); p95 {latency['p95']:.1f} ms vs p50 {latency['p50']:.1f} ms",
@@ -101,14 +95,10 @@ def evaluate_artifact(
         idle = meter.idle_power_w(settings.idle_s)
     texts = test.inputs[: settings.max_rows]
     energy, paired = measure_cell(
-        task, runner, recipe["name"], bench_enc, meter, settings, idle, generation=generation, reference=reference,
+        inference, runner, recipe["name"], bench_enc, meter, settings, idle, reference=reference,
         reference_encoded=reference.encode(task, texts, max_length) if reference is not None else None,
         key=("test", len(texts), max_length))
-    if task.generative:
-        eff = efficiency_of(task.flops_per_inference(artifact.flops, energy), (artifact.flops or {}).get("basis", ""),
-                            energy["per_inference_j"], device_name(device))
-    else:
-        eff = efficiency(artifact.flops, energy["batch_shapes"], energy["per_inference_j"], device_name(device))
+    eff = inference.efficiency(artifact.flops, energy, device_name(device))
     energy["idle"] = idle.to_dict()
     return build_record(
         kind="evaluation",

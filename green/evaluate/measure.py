@@ -14,11 +14,11 @@ from dataclasses import replace
 from green.artifacts import Artifact
 from green.batching import Encoded
 from green.carbon import grams_co2e
-from green.evaluate.bench import BenchSettings, measure_latency
+from green.evaluate.bench import BenchSettings
 from green.evaluate.energy import EnergyMeter
 from green.evaluate.evaluation import device_info, package_versions, runtime_options
 from green.evaluate.cell import measure_cell
-from green.evaluate.flops import efficiency, efficiency_of
+from green.evaluate.inference import inference_for
 from green.evaluate.paired import Reference
 from green.models import load_tokenizer
 from green.records import Record, build_record
@@ -54,6 +54,7 @@ def measure_artifact(
     real = task.encode(tokenizer, data.test.inputs[: settings.max_rows], max_length)
     # Generative tasks: one inference is one whole generation, with the settings evaluation uses.
     generation = task.inference_settings(artifact.path, (recipe.get("evaluate") or {}).get("generation"))
+    inference = inference_for(task, generation)
     idle = meter.idle_power_w(settings.idle_s)
     cells = []
     shapes = [(None, real)] if not grid_lengths else [
@@ -66,8 +67,7 @@ def measure_artifact(
         for b in batch_sizes:
             cell_settings = replace(settings, batch_size=b)
             e, paired = measure_cell(
-                task, runner, recipe["name"], enc, meter, cell_settings, idle, generation=generation,
-                reference=reference, reference_encoded=ref_enc.get(length, enc), key=("measure", length),
+                inference, runner, recipe["name"], enc, meter, cell_settings, idle, reference=reference, reference_encoded=ref_enc.get(length, enc), key=("measure", length),
                 what=f"{recipe['name']} (batch {b}, length {length or 'real'})")
             per = e["per_inference_j"]
             cells.append({
@@ -77,16 +77,9 @@ def measure_artifact(
                 **{k: v for k, v in e.items() if k not in ("batch_shapes", "generation_shapes")},
                 "wh_per_million": per * 1e6 / 3600 if per is not None else None,
                 "gco2e_per_million": grams_co2e(per * 1e6, country, region) if per is not None else None,
-                "efficiency": efficiency_of(task.flops_per_inference(artifact.flops, e),
-                                            (artifact.flops or {}).get("basis", ""), per, device_name(device))
-                if task.generative else efficiency(artifact.flops, e["batch_shapes"], per, device_name(device)),
+                "efficiency": inference.efficiency(artifact.flops, e, device_name(device)),
             })
-    if task.generative:
-        from green.evaluate.generation import measure_generation_latency
-
-        latency = measure_generation_latency(runner, real, generation, settings.latency_samples)
-    else:
-        latency = measure_latency(runner, real, settings.latency_samples)
+    latency = inference.latency(runner, real, settings.latency_samples)
     first = dict(cells[0], idle=idle.to_dict())
     return build_record(
         kind="measurement",

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from green.batching import Encoded
-from green.evaluate.bench import BenchSettings, Window, Workload, energy_summary, plan_passes, prepare_workload, run_window
+from green.evaluate.bench import BenchSettings, Window, Workload, energy_summary, plan_passes, run_window
 from green.evaluate.repeats import WindowProgress, repeat_until_stable, spread
 from green.evaluate.energy import EnergyMeter, Measurement
 
@@ -64,21 +64,12 @@ class Reference:
             self._tokenizer = load_tokenizer(str(self.artifact.file("tokenizer")))
         return task.encode(self._tokenizer, texts, max_length)
 
-    def workload(self, encoded: Encoded, settings: BenchSettings, key: object,
-                 generation: dict | None = None) -> Workload:
-        """The reference's batches for ``encoded`` (cached under ``key`` and the batch settings).
-
-        With ``generation`` (generative tasks) every call is a whole ``generate`` with those settings.
-        """
-        gen_key = tuple(sorted((generation or {}).items(), key=lambda kv: kv[0]))
-        k = (key, settings.batch_size, settings.pad_multiple, settings.max_rows, repr(gen_key))
+    def workload(self, inference, encoded: Encoded, settings: BenchSettings, key: object) -> Workload:
+        """The reference's batches for ``encoded`` under ``inference`` (cached under ``key`` and the settings)."""
+        k = (key, settings.batch_size, settings.pad_multiple, settings.max_rows, type(inference).__name__,
+             repr(sorted(inference.settings.items())))
         if k not in self._workloads:
-            if generation is None:
-                self._workloads[k] = prepare_workload(self.label, self.runner, encoded, settings)
-            else:
-                from green.evaluate.generation import generation_workload
-
-                self._workloads[k] = generation_workload(self.label, self.runner, encoded, settings, generation)
+            self._workloads[k] = inference.workload(self.label, self.runner, encoded, settings)
         return self._workloads[k]
 
 

@@ -96,6 +96,9 @@ class Task(ABC):
     model_kind: ClassVar[str] = "encoder"
     #: True when one inference is a generation loop (runner.generate), not one forward pass.
     generative: ClassVar[bool] = False
+    #: How one inference runs, for the benchmark: ``forward`` (one pass) or ``generate`` (a whole
+    #: generation); :mod:`green.evaluate.inference` times each kind.
+    inference: ClassVar[str] = "forward"
 
     # -- data ------------------------------------------------------------------------
     @abstractmethod

@@ -87,6 +87,7 @@ class Summarization(Task):
     column_roles = {"text": "text", "summary": "summary"}
     model_kind = "seq2seq"
     generative = True
+    inference = "generate"
 
     # -- data ------------------------------------------------------------------------
     def load_data(self, spec: DataSpec, val_fraction: float = 0.1, test_fraction: float = 0.1) -> TaskData:
