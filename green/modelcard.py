@@ -72,7 +72,7 @@ def _co2(record: Record | None, baseline: Record | None) -> dict | None:
     sources = sorted({s for r in parts for s in (r.run_energy_source or "none").split("+")})
     estimate = any("estimate" in s for s in sources)
     steps = [s.get("step") or s.get("name") for r in parts for s in r.run_steps]
-    out = {"emissions": round(sum(r.run_gco2e for r in parts), 6),
+    out = {"emissions": float(f"{sum(r.run_gco2e for r in parts):.4g}"),  # grams, as the Hub expects
            "source": f"green {rec.versions.get('green') or ''}: {'+'.join(sources)} energy x codecarbon's offline "
                      f"grid intensity{' (an estimate)' if estimate else ''}".replace("  ", " "),
            "training_type": "fine-tuning" + (f", then {', '.join(s for s in steps if s and s != 'train')}"
