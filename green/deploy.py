@@ -185,7 +185,11 @@ def _copy_support(src: Path, dst: Path) -> None:
 def ort_config(artifact: Artifact):
     """optimum's ``ORTConfig`` for an ONNX artifact: its export settings (opset, ORT optimizer) and quantization."""
     from onnxruntime.quantization import QuantFormat, QuantizationMode, QuantType
-    from optimum.onnxruntime.configuration import ORTConfig, OptimizationConfig, QuantizationConfig
+    from optimum.onnxruntime.configuration import (
+        OptimizationConfig,
+        ORTConfig,
+        QuantizationConfig,
+    )
 
     from green.compress.quantize import DYNAMIC_INT8_OPS, STATIC_INT8_OPS
 

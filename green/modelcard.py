@@ -44,8 +44,8 @@ def model_card(*, title: str, where: str, fmt: str, recipe: dict, lineage: list[
         meta["co2_eq_emissions"] = co2
     out = ["---", _yaml(meta).rstrip(), "---", "", f"# {title}", ""]
     out += [f"{recipe.get('name', title)}: {' '.join(str(recipe.get('description') or '').split())}".rstrip(": "), "",
-            f"Made with green (a model-compression workbench that measures energy) from "
-            f"{_model_label(task)}, fine-tuned for {task_name} on {_data_label(task)}.", ""]
+            (f"Made with green (a model-compression workbench that measures energy) from "
+             f"{_model_label(task)}, fine-tuned for {task_name} on {_data_label(task)}."), ""]
     out += _loading(task_name, fmt, where, needs_green)
     out += _lineage(recipe, lineage, task)
     out += _measured(record, baseline, entries)
@@ -107,8 +107,8 @@ def _loading(task_name: str, fmt: str, where: str, needs_green: str | None) -> l
 
 
 def _lineage(recipe: dict, lineage: list[tuple[str, dict]], task: dict) -> list[str]:
-    out = ["## Recipe and lineage", "", f"Recipe `{recipe.get('name')}` ({_origin(recipe)}). The steps that made "
-           "this model, oldest first:", "", "| # | step | settings |", "|---|---|---|"]
+    out = ["## Recipe and lineage", "", (f"Recipe `{recipe.get('name')}` ({_origin(recipe)}). The steps that made "
+           "this model, oldest first:"), "", "| # | step | settings |", "|---|---|---|"]
     for i, (step, params) in enumerate(lineage):
         if step == "train":
             budget = params.get("budget") if isinstance(params.get("budget"), dict) else {}
@@ -126,8 +126,8 @@ def _lineage(recipe: dict, lineage: list[tuple[str, dict]], task: dict) -> list[
 def _measured(record: Record | None, baseline: Record | None, entries: list[dict]) -> list[str]:
     out = ["## Measured beside the baseline", ""]
     if record is None:
-        return out + ["green has no evaluation record of this artifact, so nothing here is measured "
-                      "(run `green evaluate` on it and export again).", ""]
+        return out + [("green has no evaluation record of this artifact, so nothing here is measured "
+                       "(run `green evaluate` on it and export again)."), ""]
     mine = next((e for e in entries if e["record"] == record.file), None)
     base = next((e for e in entries if baseline is not None and e["record"] == baseline.file), None)
     cols = [e for e in (base, mine) if e is not None]
@@ -199,9 +199,10 @@ def _machine(record: Record) -> list[str]:
     isa_text = ", ".join(isa) if isinstance(isa, list) else (str(isa) if isa else "not recorded")
     versions = ", ".join(f"{k} {v}" for k, v in record.versions.items() if v)
     rows = record.task.test_rows_evaluated
-    return [f"Measured on {dev.name} ({dev.kind}; ISA features: {isa_text}) with {dev.runtime.get('runtime', '?')} on "
-            f"{record.created[:10]}; {rows if rows is not None else '?'} test rows; "
-            f"{record.sequence_length_policy or 'sequence policy not recorded'}. Versions: {versions}."]
+    line = (f"Measured on {dev.name} ({dev.kind}; ISA features: {isa_text}) with {dev.runtime.get('runtime', '?')} "
+            f"on {record.created[:10]}; {rows if rows is not None else '?'} test rows; "
+            f"{record.sequence_length_policy or 'sequence policy not recorded'}. Versions: {versions}.")
+    return [line]
 
 
 def _reproduce(recipe: dict, task: dict) -> list[str]:

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from conftest import run_green
+from test_prune import base, data, uneven  # noqa: F401  (fixtures: a globally pruned BERT, layers of different widths)
+from test_summarization import TEXTS, pairs_jsonl, tiny_bart_dir  # noqa: F401  (fixtures)
+
 from green.artifacts import MANIFEST, Artifact
 from green.errors import GreenError
 from green.records import load_records
 from green.workbench import Workbench
-from test_prune import base, data, uneven  # noqa: F401  (fixtures: a globally pruned BERT, layers of different widths)
-from test_summarization import TEXTS, pairs_jsonl, tiny_bart_dir  # noqa: F401  (fixtures)
 
 SENTENCES = ["I love this so much", "worst day ever, everything broke", "the bus is at noon",
              "what a lovely surprise!", "meh", "I am not sure how I feel about the new phone"]
@@ -152,16 +152,16 @@ def test_model_card_front_matter_and_table_come_from_the_records(compressed_work
     assert text.startswith("---\n") and meta == yaml.safe_load(text.split("---\n")[1])
     records = load_records(wb.records_dir)
     rec = [r for r in records if r.recipe == "int8"][-1]
-    base = [r for r in records if r.recipe == "baseline"][-1]
+    base_rec = [r for r in records if r.recipe == "baseline"][-1]
     co2 = meta["co2_eq_emissions"]
-    assert co2["emissions"] == pytest.approx(rec.run_gco2e + base.run_gco2e, rel=1e-3)
+    assert co2["emissions"] == pytest.approx(rec.run_gco2e + base_rec.run_gco2e, rel=1e-3)
     assert co2["hardware_used"].endswith(f"{rec.device.name} (cpu)") and co2["geographical_location"] == "USA"
     assert "codecarbon-estimate" in co2["source"] and co2["training_type"] == "fine-tuning, then export, quantize"
     assert meta["library_name"] == "optimum" and {"quantized", "onnx"} <= set(meta["tags"])
     # The measured table puts the baseline beside the model, each figure as the records have it.
     row = next(line for line in text.splitlines() if line.startswith("| energy per inference"))
     assert f"~{rec.energy_per_inference_j * 1e3:.3g}" in row and "codecarbon-estimate, estimate" in row
-    assert f"~{base.energy_per_inference_j * 1e3:.3g}" in row
+    assert f"~{base_rec.energy_per_inference_j * 1e3:.3g}" in row
     assert f"{rec.paired.energy_ratio:.2f}x" in text and "(paired)" in text
     assert next(line for line in text.splitlines() if line.startswith("| payback")).split("|")[3].strip() != "n/a"
     assert "| baseline | this model (int8) |" in text and rec.device.name in text
@@ -311,3 +311,18 @@ def test_summarizer_int8_loads_with_optimum_merged_decoder_and_generates_greens_
     assert theirs == ours
     card = (out / "README.md").read_text()
     assert "ORTModelForSeq2SeqLM" in card and "mJ" in card and "--task summarization" in card
+
+
+def test_push_to_hub_without_a_connection_is_one_line_and_keeps_the_folder(compressed_workdir, tmp_path, monkeypatch):
+    import huggingface_hub
+
+    def unreachable(self, *args, **kwargs):
+        raise ConnectionError("Failed to establish a new connection: [Errno 111] Connection refused\nmore")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", unreachable)
+    with pytest.raises(GreenError) as err:
+        Workbench(compressed_workdir).export("int8", tmp_path / "out", push_to_hub="someone/int8")
+    message = str(err.value)
+    assert "Connection refused" in message and "\n" not in message and str(tmp_path / "out") in message
+    assert (tmp_path / "out" / "model.onnx").is_file()  # the export itself finished before the upload
