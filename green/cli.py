@@ -263,6 +263,23 @@ def doctor(workdir, clean) -> None:
         click.echo(f"{len(leftovers)} item(s), {size:.1f} MB: `green doctor --clean` removes them")
 
 
+@cli.command("export")
+@click.argument("target")
+@click.option("--to", "to", required=True, type=click.Path(file_okay=False),
+              help="New (or empty) folder to write; an existing non-empty one is refused.")
+@click.option("--push-to-hub", "push_to_hub", default=None, metavar="REPO",
+              help="Also upload the folder to this Hugging Face Hub repository (needs a network and a login).")
+@WORKDIR
+def export_cmd(target, to, push_to_hub, workdir) -> None:
+    """Write TARGET (a recipe, run id, record, 'baseline' or artifact folder) as a Hugging Face folder with its model card."""
+    out = _workbench(workdir).export(target, to, push_to_hub=push_to_hub)
+    if out.needs_green:
+        click.echo(f"note: needs green to load: {out.needs_green}", err=True)
+    for note in out.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"exported: {out.path} ({', '.join(sorted(set(out.files.values())))})")
+
+
 @cli.group()
 def recipes() -> None:
     """List and show recipes."""

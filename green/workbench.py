@@ -451,6 +451,76 @@ class Workbench:
             findings = diagnose(self.workdir)
             return findings, remove(findings), None
 
+    def export(self, target: str, to: str | Path, push_to_hub: str | None = None):
+        """Write ``target`` (a recipe, run id, record, ``baseline`` or artifact folder) as a folder Hugging Face
+        users load without green, with its model card; returns a ``green.deploy.ExportedFolder``.
+
+        Reads the workdir only (no lock): the folder goes to ``to``, which must be new or empty.
+        ``push_to_hub`` names a Hub repository to upload the folder to.
+        """
+        from green import deploy
+        from green.modelcard import model_card
+        from green.report import summarize
+
+        to = deploy.check_destination(Path(to))
+        if push_to_hub and deploy.offline():
+            deploy.push_folder(to, push_to_hub)  # fails in one line before anything is written
+        artifact, recipe = self._export_target(target)
+        record, baseline = self._export_records(artifact)
+        task = self._task_spec() if self.task_file.is_file() else {"task": artifact.task}
+        chain = list(reversed(artifact.lineage()))
+        lineage = [(a.step, deploy.neutral(dict(a.params))) for a in chain]
+        needs = deploy.needs_green(artifact)
+        notes = [] if record is not None else ["no evaluation record of this artifact in the workdir"]
+        card = model_card(title=to.name, where=push_to_hub or f"./{to.name}", fmt=artifact.format, recipe=recipe,
+                          lineage=lineage, task=task, record=record, baseline=baseline,
+                          entries=summarize([r for r in (record, baseline) if r is not None]), needs_green=needs)
+        provenance = {"green_version": _green_version(), "recipe": recipe.get("name"),
+                      "recipe_origin": recipe.get("origin") if str(recipe.get("origin", "")).startswith(
+                          ("builtin:", BASELINE)) else "recipe file",
+                      "recipe_digest": recipe.get("digest"), "task": artifact.task,
+                      "lineage": [{"step": s, "params": p} for s, p in lineage],
+                      "record": record.id if record else None, "baseline_record": baseline.id if baseline else None}
+        out = deploy.write_folder(artifact, to, card, provenance)
+        out.notes = notes + out.notes
+        if push_to_hub:
+            out.notes.append(f"pushed to {deploy.push_folder(out.path, push_to_hub)}")
+        return out
+
+    def _export_target(self, target: str) -> tuple[Artifact, dict]:
+        """A record (its id or file) names its artifact; anything else is resolved as ``green measure`` does."""
+        for rec in load_records(self.records_dir) if self.records_dir.is_dir() else []:
+            if target in (rec.id, rec.file, Path(rec.file or "").name):
+                return self.resolve_artifact(self._local(rec.artifact))
+        return self.resolve_artifact(target)
+
+    def _local(self, recorded: str) -> str:
+        """A record's artifact path, found in this workdir even if the workdir moved since."""
+        path = Path(recorded)
+        if path.is_dir():
+            return str(path)
+        parts = path.parts
+        for anchor in ("runs", BASELINE):
+            if anchor in parts:
+                return str(self.workdir.joinpath(*parts[parts.index(anchor):]))
+        return recorded
+
+    def _export_records(self, artifact: Artifact):
+        """The newest evaluation record of ``artifact`` and the newest baseline evaluation on its device kind."""
+        records = [r for r in load_records(self.records_dir) if r.kind == "evaluation"] if self.records_dir.is_dir() else []
+        here = Path(artifact.path).resolve()
+        mine = [r for r in records if Path(self._local(r.artifact)).resolve() == here]
+        record = mine[-1] if mine else None
+        kind = record.device.kind if record else None
+        bases = [r for r in records if r.recipe == BASELINE and (kind is None or r.device.kind == kind)]
+        return record, (bases[-1] if bases else None)
+
+
+def _green_version() -> str:
+    from green import __version__
+
+    return __version__
+
 
 def recipes_for(kind: str) -> list[str]:
     """Built-in recipes whose every step works on models of ``kind``."""
