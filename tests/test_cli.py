@@ -139,12 +139,15 @@ def test_gpu_recipe_with_fallback_runs_on_cpu_and_says_so(workdir, tmp_path):
     assert rec["placement"]["intended_provider"] == "CPUExecutionProvider"
 
 
-def test_bnb_recipe_on_cpu_writes_a_torch_record(workdir, tmp_path):
-    """The bnb recipes' plumbing, end to end, on bitsandbytes' CPU kernels (the built-ins target CUDA)."""
+def test_bnb_recipe_on_cpu_writes_a_torch_record(wide_tiny_model_dir, small_csv, tmp_path):
+    """The bnb recipes' plumbing, end to end, on bitsandbytes' CPU kernels (the built-ins target CUDA).
+
+    On the 64-wide tiny model: AVX-512-BF16 CPUs' NF4 kernel cannot block the 32-wide one's layers."""
     recipe = tmp_path / "bnb-cpu.yaml"
     recipe.write_text("name: bnb-nf4-cpu\ndescription: NF4 weights, run on the CPU for the test\n"
                       "steps:\n  - bnb: {method: nf4}\nevaluate: {runtime: torch, device: cpu}\n")
-    res = run_green("compress", "--recipe", str(recipe), "--quick", "--workdir", str(workdir), "--device", "cpu")
+    res = run_green("compress", "--recipe", str(recipe), "--quick", "--model", str(wide_tiny_model_dir),
+                    "--data", str(small_csv), "--workdir", str(tmp_path / "w"), "--device", "cpu")
     assert res.returncode == 0, res.stderr[-2000:]
     rec = json.loads(Path(res.stdout.strip().splitlines()[-1].split("record: ")[1]).read_text())
     assert rec["recipe"] == "bnb-nf4-cpu" and rec["device"]["runtime"]["runtime"] == "torch"
