@@ -153,6 +153,7 @@ def test_bnb_recipe_on_cpu_writes_a_torch_record(wide_tiny_model_dir, small_csv,
     assert rec["recipe"] == "bnb-nf4-cpu" and rec["device"]["runtime"]["runtime"] == "torch"
     assert [s["step"] for s in rec["run_steps"]] == ["bnb"] and rec["run_energy_j"] > 0
     assert 0 <= rec["metrics"]["accuracy"] <= 1 and rec["energy"]["per_inference_j"] > 0
+    assert rec["machine"]["cpu"] and rec["machine"]["torch_threads"] >= 1  # which machine made it
 
 
 def test_second_train_refuses_and_keeps_workdir(workdir, tiny_model_dir, small_csv):
@@ -215,6 +216,9 @@ def test_meters_lists_backends_with_reasons():
     assert res.returncode == 0
     for name in ("nvml-energy-counter", "rapl", "codecarbon-estimate"):
         assert name in res.stdout
+    from green.machine import machine_info
+
+    assert f"machine: {machine_info().summary()}" in res.stdout  # the CPU, its ISA and threads
 
 
 def test_measure_adds_a_record_and_replaces_nothing(workdir):

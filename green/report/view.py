@@ -337,8 +337,18 @@ def caption_parts(entries: list[dict], records: dict[str, Record]) -> list[str]:
     return parts
 
 
-def caption(entries: list[dict], records: dict[str, Record]) -> str:
-    return " \u00b7 ".join(caption_parts(entries, records))
+def machine_line(entries: list[dict], records: dict[str, Record]) -> str:
+    """``machine AMD EPYC 9R14 · AVX-512 VNNI/BF16 · 2 threads`` (each distinct one); '' for older records."""
+    from green.machine import machines_line
+
+    return machines_line([r.machine for r in (record_of(e, records) for e in entries) if r is not None])
+
+
+def caption(entries: list[dict], records: dict[str, Record], machine: bool = True) -> str:
+    """The caption; ``machine=False`` leaves the machine out for a view that gives it a line of its own."""
+    parts = caption_parts(entries, records)
+    line = machine_line(entries, records) if machine else ""
+    return " \u00b7 ".join(parts + ([f"({line})"] if line else []))
 
 
 def energy_notes(entries: list[dict], records: dict[str, Record]) -> list[str]:
