@@ -323,6 +323,12 @@ def meters() -> None:
     for s in survey():
         table.add_row(s.name, "yes" if s.available else "no", s.detail)
     stdout.print(table)
+    from green.machine import machine_info
+
+    m = machine_info()
+    kernels = ", ".join(x for x in (m.torch_cpu_capability and f"PyTorch CPU kernels {m.torch_cpu_capability}",
+                                    m.onnxruntime and f"onnxruntime {m.onnxruntime}") if x)
+    stdout.print(f"machine: {m.summary()}" + (f" ({kernels})" if kernels else ""), markup=False, highlight=False)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from green.artifacts import atomic_write_json, now_iso
+from green.machine import MachineInfo, machine_info
 
 RECORD_VERSION = 2
 _ID = r"^[0-9A-Za-z][0-9A-Za-z_.-]{0,120}$"
@@ -180,6 +181,8 @@ class Record(BaseModel):
     efficiency: dict | None = None
     energy: dict = Field(default_factory=dict)
     device: DeviceInfo
+    #: The CPU, its kernel-deciding ISA and the threads used (green.machine); None in older records.
+    machine: MachineInfo | None = None
     #: The energy of the artifact's whole lineage: what the recipe costs to make from scratch
     #: (steps reused from an earlier run count with their original energy). Payback divides this.
     run_energy_j: float | None = None
@@ -297,6 +300,7 @@ def build_record(
             "region": region,
         },
         device=DeviceInfo(**device),
+        machine=machine_info((device.get("runtime") or {}).get("intra_op_threads")),
         run_energy_j=run_total if kind == "evaluation" else artifact.run_energy_j,
         run_energy_spent_j=spent if kind == "evaluation" else None,
         run_energy_source="+".join(sorted({s.get("source", "none") for s in steps})) or None,

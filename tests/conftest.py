@@ -19,9 +19,7 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    """A 2-layer, 32-wide BERT with the real MiniLM tokenizer (30,522-token vocabulary)."""
+def _tiny_bert(out: Path, hidden: int, intermediate: int) -> Path:
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     from green.models import embedded_model_path
@@ -29,12 +27,25 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     import torch
 
     torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("tiny-bert")
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128, num_labels=3)
+    config = BertConfig(vocab_size=30522, hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=intermediate, max_position_embeddings=128, num_labels=3)
     BertForSequenceClassification(config).save_pretrained(out)
     AutoTokenizer.from_pretrained(embedded_model_path()).save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A 2-layer, 32-wide BERT with the real MiniLM tokenizer (30,522-token vocabulary)."""
+    return _tiny_bert(tmp_path_factory.mktemp("tiny-bert"), 32, 64)
+
+
+@pytest.fixture(scope="session")
+def wide_tiny_model_dir(tmp_path_factory) -> Path:
+    """The tiny BERT at 64 wide (intermediate 128), for bitsandbytes: on AVX-512-BF16 CPUs its NF4
+    kernel needs every quantized layer's inputs in whole 64-value blocks (green.compress.bnb), which
+    the 32-wide model's layers are not; on AVX2 and CUDA any width runs."""
+    return _tiny_bert(tmp_path_factory.mktemp("wide-tiny-bert"), 64, 128)
 
 
 @pytest.fixture(scope="session")

@@ -139,17 +139,21 @@ def test_gpu_recipe_with_fallback_runs_on_cpu_and_says_so(workdir, tmp_path):
     assert rec["placement"]["intended_provider"] == "CPUExecutionProvider"
 
 
-def test_bnb_recipe_on_cpu_writes_a_torch_record(workdir, tmp_path):
-    """The bnb recipes' plumbing, end to end, on bitsandbytes' CPU kernels (the built-ins target CUDA)."""
+def test_bnb_recipe_on_cpu_writes_a_torch_record(wide_tiny_model_dir, small_csv, tmp_path):
+    """The bnb recipes' plumbing, end to end, on bitsandbytes' CPU kernels (the built-ins target CUDA).
+
+    On the 64-wide tiny model: AVX-512-BF16 CPUs' NF4 kernel cannot block the 32-wide one's layers."""
     recipe = tmp_path / "bnb-cpu.yaml"
     recipe.write_text("name: bnb-nf4-cpu\ndescription: NF4 weights, run on the CPU for the test\n"
                       "steps:\n  - bnb: {method: nf4}\nevaluate: {runtime: torch, device: cpu}\n")
-    res = run_green("compress", "--recipe", str(recipe), "--quick", "--workdir", str(workdir), "--device", "cpu")
+    res = run_green("compress", "--recipe", str(recipe), "--quick", "--model", str(wide_tiny_model_dir),
+                    "--data", str(small_csv), "--workdir", str(tmp_path / "w"), "--device", "cpu")
     assert res.returncode == 0, res.stderr[-2000:]
     rec = json.loads(Path(res.stdout.strip().splitlines()[-1].split("record: ")[1]).read_text())
     assert rec["recipe"] == "bnb-nf4-cpu" and rec["device"]["runtime"]["runtime"] == "torch"
     assert [s["step"] for s in rec["run_steps"]] == ["bnb"] and rec["run_energy_j"] > 0
     assert 0 <= rec["metrics"]["accuracy"] <= 1 and rec["energy"]["per_inference_j"] > 0
+    assert rec["machine"]["cpu"] and rec["machine"]["torch_threads"] >= 1  # which machine made it
 
 
 def test_second_train_refuses_and_keeps_workdir(workdir, tiny_model_dir, small_csv):
@@ -212,6 +216,9 @@ def test_meters_lists_backends_with_reasons():
     assert res.returncode == 0
     for name in ("nvml-energy-counter", "rapl", "codecarbon-estimate"):
         assert name in res.stdout
+    from green.machine import machine_info
+
+    assert f"machine: {machine_info().summary()}" in res.stdout  # the CPU, its ISA and threads
 
 
 def test_measure_adds_a_record_and_replaces_nothing(workdir):

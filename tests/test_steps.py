@@ -8,8 +8,8 @@ import pytest
 from green.artifacts import Artifact, support_roles
 from green.batching import encode, sorted_batches
 from green.compress import StepContext
+from green.compress.bnb import BnbConfig, refuse_unblockable_layers
 from green.engine import run_step
-from green.compress.bnb import BnbConfig
 from green.compress.export import ExportConfig, fused_op_counts
 from green.compress.quantize import QuantizeConfig
 from green.errors import GreenError
@@ -147,13 +147,20 @@ def test_static_int8_without_data_is_a_clear_error(exported, tmp_path):
         run_step(exported, QuantizeConfig(method="static-int8"), StepContext(tmp_path, "cpu"))
 
 
+@pytest.fixture(scope="module")
+def wide_base(wide_tiny_model_dir) -> Artifact:
+    return Artifact(path=wide_tiny_model_dir, format="torch", task=TEXT.name, step="train",
+                    files={"model": "model.safetensors", **support_roles(wide_tiny_model_dir)})
+
+
 @pytest.mark.parametrize("method, module", [("int8", "Linear8bitLt"), ("nf4", "Linear4bit")])
-def test_bnb_quantizes_encoder_linears_and_reloads(base, tmp_path, batches, method, module):
-    """bitsandbytes' CPU kernels run the same plumbing the CUDA recipes use."""
+def test_bnb_quantizes_encoder_linears_and_reloads(wide_base, tmp_path, batches, method, module):
+    """bitsandbytes' CPU kernels run the same plumbing the CUDA recipes use (on AVX2 and AVX-512-BF16)."""
     from safetensors import safe_open
 
     from green.runtime import open_runner
 
+    base = wide_base
     art = run_step(base, BnbConfig(method=method), StepContext(tmp_path, "cpu"))
     assert art.params["quantization"] == f"bnb-{method}" and art.target_device == "cpu" and art.format == "torch-bnb"
     with safe_open(str(art.file("model")), "pt") as f:
@@ -168,6 +175,25 @@ def test_bnb_quantizes_encoder_linears_and_reloads(base, tmp_path, batches, meth
     enc, bs = batches
     agree = np.mean([(runner(x).argmax(-1) == reference(x).argmax(-1)).mean() for x in bs])
     assert agree > 0.9
+    # The shapes also pass the AVX-512-BF16 packing check, so this test means the same on every CPU.
+    refuse_unblockable_layers(runner.model, BnbConfig(method=method), "cpu", packs=True)
+
+
+def test_bnb_nf4_refuses_layers_the_avx512_bf16_kernel_cannot_block(base, tmp_path, monkeypatch):
+    """The 32-wide tiny model's 32-input layers are narrower than the kernel's 64-value block: a one-line
+    refusal naming the layer, before anything is written (int8 and non-packing CPUs are unaffected)."""
+    import green.compress.bnb as bnb
+
+    monkeypatch.setattr(bnb, "packs_weights_for_cpu", lambda device: True)
+    out = tmp_path / "nf4"
+    out.mkdir()
+    with pytest.raises(GreenError, match=r"multiple of 32 outputs and 64 inputs; bert\.encoder\.layer\.0\.\S+ is 32->") as e:
+        run_step(base, BnbConfig(method="nf4"), StepContext(out, "cpu"))
+    assert "\n" not in str(e.value) and list(out.iterdir()) == []
+    # Skipping the narrow layers is the fix the message gives; output.dense (64->32) still blocks.
+    skip = ["classifier", "pooler", "attention", "intermediate"]
+    art = run_step(base, BnbConfig(method="nf4", skip_modules=skip), StepContext(out, "cpu"))
+    assert art.format == "torch-bnb"
 
 
 def test_placement_audit_reports_a_quantized_cpu_graph(exported, tmp_path, batches):

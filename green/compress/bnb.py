@@ -44,6 +44,44 @@ def bnb_quantization_config(config: BnbConfig):
                               bnb_4bit_use_double_quant=config.double_quant, llm_int8_skip_modules=config.skip_modules)
 
 
+# bitsandbytes (0.50) repacks NF4 weights for its AVX-512-BF16 CPU kernel on the first forward
+# (nn.Linear4bit.forward -> functional._convert_weight_packed_for_cpu): outputs in blocks of 32
+# rows, and inputs a whole number of its 64-value quantization blocks. Other CPUs (AVX2) and CUDA
+# take a path without that constraint.
+CPU_PACK_BLOCK_N = 32
+
+
+def packs_weights_for_cpu(device: str) -> bool:
+    """Whether bitsandbytes will repack NF4 weights for its AVX-512-BF16 kernel on ``device``."""
+    if not device.startswith("cpu"):
+        return False
+    from bitsandbytes.functional import has_avx512bf16
+
+    return bool(has_avx512bf16())
+
+
+def refuse_unblockable_layers(model, config: BnbConfig, device: str, packs: bool | None = None) -> None:
+    """One-line GreenError naming the first NF4 layer this CPU's bitsandbytes kernel cannot block.
+
+    Checked after loading and before anything is written, so a refusal leaves no half artifact;
+    without it the failure is a reshape error deep inside the first forward pass.
+    """
+    if config.method != "nf4" or not (packs_weights_for_cpu(device) if packs is None else packs):
+        return
+    from bitsandbytes.nn import Linear4bit
+
+    for name, module in model.named_modules():
+        if not isinstance(module, Linear4bit):
+            continue
+        block = getattr(module.weight, "blocksize", None) or 64
+        out_f, in_f = module.out_features, module.in_features
+        if out_f % CPU_PACK_BLOCK_N or in_f % block:
+            raise GreenError(
+                f"bnb nf4 on this CPU (AVX-512-BF16 kernel) needs layers of a multiple of {CPU_PACK_BLOCK_N} "
+                f"outputs and {block} inputs; {name} is {in_f}->{out_f}",
+                "add such layers to the bnb step's skip_modules, use method: int8, or run on CUDA")
+
+
 @register_step("bnb", BnbConfig, "bitsandbytes LLM.int8 / NF4 weights in PyTorch (CUDA; CPU also runs)",
                takes="torch", gives="torch-bnb")
 def quantize_bnb(parent: Artifact, config: BnbConfig, ctx: StepContext) -> StepResult:
@@ -63,6 +101,7 @@ def quantize_bnb(parent: Artifact, config: BnbConfig, ctx: StepContext) -> StepR
     model = get_task(parent.task).model_class().from_pretrained(
         str(parent.path), quantization_config=bnb_quantization_config(config), device_map={"": ctx.device}, **SAFE_LOAD
     )
+    refuse_unblockable_layers(model, config, ctx.device)
     model.save_pretrained(ctx.out_dir)
     return StepResult(files={"model": "model.safetensors"}, params={"quantization": f"bnb-{config.method}"},
                       target_device="cuda" if ctx.device.startswith("cuda") else "cpu")

@@ -37,6 +37,7 @@ from green.evaluate.contention import (
     cpu_usage,
     tail_ratio,
 )
+from green.evaluate.band import band_for_meter
 from green.evaluate.energy import EnergyMeter, Measurement
 from green.evaluate.repeats import WindowProgress, repeat_until_stable, spread
 from green.runtime import threads
@@ -265,12 +266,15 @@ def energy_summary(windows: list[Window], used: list[Window], converged: bool | 
     if kept_contended:
         flags.append(f"contended ({len(kept_contended)} of {len(used)} windows kept after "
                      f"{retries} retries: {kept_contended[0].reasons[0]})")
+    central = statistics.median(per_inf) if complete else None
     return {
         "batch_size": settings.batch_size,
         "repeats": len(used),
         "windows_run": len(windows),
         "min_window_s": min_s,
-        "per_inference_j": statistics.median(per_inf) if complete else None,
+        "per_inference_j": central,
+        # Estimated CPU figures: the same CPU time under each named power model (green.evaluate.band).
+        "band": band_for_meter(meter, central),
         "per_inference_j_repeats": per_inf if complete else [v for v in per_inf if v is not None],
         "spread": spread(per_inf),
         "spread_target": settings.spread_target,

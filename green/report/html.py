@@ -201,8 +201,9 @@ def results_table(entries: list[dict], records: dict[str, Record], fraction: boo
         ("p50 ms", "latency at batch 1, median", "num", lambda e: _num(lat(e), view.sig3(lat(e)))),
         (f"{view.short_unit(entries)}/s", "throughput at the record's batch size", "num",
          lambda e: _num(e.get("throughput_per_s"), view.compact(e.get("throughput_per_s")))),
-        (f"mJ/{view.short_unit(entries)}", f"total energy per {view.unit(entries)}; ~ = estimate", "num",
-         lambda e: _num(e.get("energy_per_inference_j"), view.energy_mj(e))),
+        (f"mJ/{view.short_unit(entries)}", f"total energy per {view.unit(entries)}; ~ = estimate, "
+         "(low-high) = the modelled band over named power models, not measurement spread", "num",
+         lambda e: _num(e.get("energy_per_inference_j"), view.energy_mj_band(e))),
         ("src", "what measured the energy: codes under Energy sources", "text",
          lambda e: _same(view.source_code(e.get("energy_source")))),
         ("spread", "(max - min) / median of the repeated windows", "num",

@@ -55,7 +55,7 @@ def table_rows(entries: list[dict]) -> list[list[str]]:
             fmt(e["size_mb"], ".1f"),
             f"{view.sig3(lat.get('p50'))} / {view.sig3(lat.get('p95'))}",
             view.compact(e["throughput_per_s"]),
-            f"{view.energy_mj(e)} ({e['energy_source']})",
+            f"{view.energy_mj_band(e)} ({e['energy_source']})",
             view.ratio(e, "n/a") + (f" ({view.ratio_basis(e)})" if view.ratio_basis(e) and view.ratio(e) else ""),
             view.sig3(e.get("gco2e_per_million")),
             view.joules(e["run_energy_j"]),

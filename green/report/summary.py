@@ -86,6 +86,8 @@ def _entry(rec: Record) -> dict:
         "contended": rec.contended,
         "paired": rec.paired.model_dump(exclude={"reference_windows"}) if rec.paired else None,
         "energy_range_j": [min(repeats), max(repeats)] if repeats else None,
+        # Estimated CPU figures: low/high over named power models (green.evaluate.band); not spread.
+        "energy_band": energy.get("band"),
         "dynamic_energy_per_inference_j": energy.get("dynamic_per_inference_j"),
         "gco2e_per_million": energy.get("gco2e_per_million"),
         "device": rec.device.name,

@@ -121,9 +121,10 @@ def results(entries: list[dict], records: list[Record], width: int, only: set[st
             shown.append(c)
     order = always + optional
     shown.sort(key=order.index)
-    cap = view.caption(entries, by_file)
+    cap = view.caption(entries, by_file, machine=False)
+    machine = view.machine_line(entries, by_file)
     table = _table(shown, entries, title or "green results")
-    lines = ([cap] if cap else []) + legend(entries, by_file, shown)
+    lines = ([cap] if cap else []) + ([machine] if machine else []) + legend(entries, by_file, shown)
     if only is not None:
         lines.append("rows: this run's recipes and their baseline; `green report` shows every recipe, "
                      "the chart and the HTML page")

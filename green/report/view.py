@@ -92,6 +92,18 @@ def energy_mj(e: dict, none: str = "n/a") -> str:
     return none if j is None else ("~" if e.get("energy_estimate") else "") + sig3(j * 1e3)
 
 
+def energy_band(e: dict) -> str:
+    """``45-88``: the modelled band's low and high in mJ, or '' (a counter, or an older record)."""
+    b = e.get("energy_band")
+    return f"{sig3(b['low_j'] * 1e3)}-{sig3(b['high_j'] * 1e3)}" if b else ""
+
+
+def energy_mj_band(e: dict) -> str:
+    """``~88 (45-88)``: the central estimate and, where modelled, the band around it."""
+    band = energy_band(e)
+    return energy_mj(e) + (f" ({band})" if band else "")
+
+
 def ratio(e: dict, none: str = "") -> str:
     r = e.get("energy_vs_baseline")
     return none if r is None else f"{r:.2f}x"
@@ -337,8 +349,18 @@ def caption_parts(entries: list[dict], records: dict[str, Record]) -> list[str]:
     return parts
 
 
-def caption(entries: list[dict], records: dict[str, Record]) -> str:
-    return " \u00b7 ".join(caption_parts(entries, records))
+def machine_line(entries: list[dict], records: dict[str, Record]) -> str:
+    """``machine AMD EPYC 9R14 · AVX-512 VNNI/BF16 · 2 threads`` (each distinct one); '' for older records."""
+    from green.machine import machines_line
+
+    return machines_line([r.machine for r in (record_of(e, records) for e in entries) if r is not None])
+
+
+def caption(entries: list[dict], records: dict[str, Record], machine: bool = True) -> str:
+    """The caption; ``machine=False`` leaves the machine out for a view that gives it a line of its own."""
+    parts = caption_parts(entries, records)
+    line = machine_line(entries, records) if machine else ""
+    return " \u00b7 ".join(parts + ([f"({line})"] if line else []))
 
 
 def energy_notes(entries: list[dict], records: dict[str, Record]) -> list[str]:
@@ -396,6 +418,10 @@ def tooltip_lines(e: dict, rec: Record | None, fraction: bool) -> list[str]:
     src = e.get("energy_source") or "none"
     energy = f"energy per {unit(e)}: {energy_mj(e)} mJ ({src}{', an estimate' if e.get('energy_estimate') else ''})"
     lines.append(energy)
+    if energy_band(e):
+        b = e["energy_band"]
+        lines.append(f"modelled band: {energy_band(e)} mJ ({b['low_model']} to {b['high_model']}; "
+                     f"ratios use {b['central_model']}); how published power models disagree, not measurement spread")
     if e.get("energy_spread") is not None:
         rng = e.get("energy_range_j")
         lines.append(f"spread over repeats: {spread(e)}"

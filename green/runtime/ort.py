@@ -88,7 +88,8 @@ class OrtRunner(Runner):
     def describe(self) -> dict:
         """Runtime, providers, device, IO binding and the thread policy, for the record."""
         return {"runtime": "onnxruntime", "providers": self.providers, "device": self.device,
-                "io_binding": self.io_binding, "allow_spinning": not pools_sleep()}
+                "io_binding": self.io_binding, "allow_spinning": not pools_sleep(),
+                "intra_op_threads": self.session.get_session_options().intra_op_num_threads}
 
 
 @register_loader("onnx")
