@@ -427,11 +427,12 @@ class Workbench:
         workdir right now (its run in progress looks unfinished), or None. Cleaning takes
         the workdir's lock, so it refuses while another command writes.
         """
-        from green.doctor import clean as remove, diagnose
+        from green.doctor import check_workdir, clean as remove, diagnose
         from green.workdir import lock_holder
 
         if not self.workdir.is_dir():
             raise GreenError(f"no workdir at {self.workdir}", "pass --workdir")
+        check_workdir(self.workdir)  # before the lock: it would write .lock into any folder
         if not clean:
             return diagnose(self.workdir), [], lock_holder(self.workdir)
         with self.writing("doctor --clean"):

@@ -1,0 +1,91 @@
+"""The second round of trying to break green (issue 20, section 3), one test or more per case.
+
+Most tests build a tiny workdir by hand (a record, a manifest, a task.json) rather than
+training, and run the CLI in-process, so each takes well under a second; each checks a
+one-line error with exit code 2 (or the right behaviour) and that nothing else moved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from green.errors import GreenError
+from test_workdir import run_cli
+
+
+def one_line(code: int, err: str, expected: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("green: error: "), (code, err[-2000:])
+    assert expected in lines[0], lines[0]
+    return lines[0]
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def old(path: Path, text: str = "{") -> Path:
+    """A file written an hour ago: past doctor's freshness window (a temp file of a write long dead)."""
+    path.write_text(text)
+    t = time.time() - 3600
+    os.utime(path, (t, t))
+    return path
+
+
+# -- 1. doctor --clean only in a green workdir, only green's leftovers ----------------------
+def test_doctor_refuses_a_folder_that_is_not_a_workdir(tmp_path, monkeypatch, capsys):
+    p = tmp_path / "P"
+    (p / "runs" / "tb").mkdir(parents=True)
+    (p / "runs" / "tb" / "events.out.tfevents.1").write_text("log")
+    (p / "src").mkdir()
+    old(p / "src" / ".notes.md.Abcdefgh.tmp", "x")
+    before = tree(p)
+    for args in (["doctor", "--clean", "--workdir", str(p)], ["doctor", "--workdir", str(p)]):
+        one_line(*run_cli(monkeypatch, capsys, *args), "is not a green workdir")
+    assert tree(p) == before and not (p / ".lock").exists()
+    one_line(*run_cli(monkeypatch, capsys, "doctor", "--workdir", "/"), "is not a green workdir")
+
+
+def test_doctor_in_a_workdir_removes_only_greens_own_leftovers(tmp_path, monkeypatch, capsys):
+    from green.doctor import clean, diagnose
+
+    w = tmp_path / "w"
+    (w / "records").mkdir(parents=True)
+    (w / "runs" / "tb").mkdir(parents=True)  # TensorBoard's default folder beside green's runs
+    (w / "runs" / "tb" / "events.out.tfevents.1").write_text("log")
+    user_run = w / "runs" / "20260101000000-mine-abcdef"  # green's name, but the user's files in it
+    user_run.mkdir()
+    (user_run / "notes.txt").write_text("mine")
+    orphan = w / "runs" / "20260101000000-int8-0a0b0c"
+    (orphan / "01-export").mkdir(parents=True)
+    (w / "src").mkdir()
+    old(w / "src" / ".notes.md.Abcdefgh.tmp", "x")  # the user's folder: never looked in
+    stale = old(w / "records" / ".r.json.k3j4h5g6.tmp")
+    fresh = w / "records" / ".q.json.a1b2c3d4.tmp"  # a report writing right now (it holds no lock)
+    fresh.write_text("{")
+    found = {(f.path.relative_to(w).as_posix(), f.removable) for f in diagnose(w)}
+    assert found == {("runs/20260101000000-int8-0a0b0c", True), ("records/.r.json.k3j4h5g6.tmp", True),
+                     ("records/.q.json.a1b2c3d4.tmp", False)}
+    clean(diagnose(w))
+    assert not orphan.exists() and not stale.exists() and fresh.exists()
+    assert (w / "runs" / "tb" / "events.out.tfevents.1").exists() and (user_run / "notes.txt").exists()
+    assert (w / "src" / ".notes.md.Abcdefgh.tmp").exists()
+
+
+def test_doctor_never_follows_a_symlink_out_of_the_workdir(tmp_path):
+    from green.doctor import clean, diagnose
+
+    outside = tmp_path / "outside"
+    (outside / "20260101000000-int8-0a0b0c").mkdir(parents=True)
+    old(outside / ".x.json.k3j4h5g6.tmp", "{")
+    w = tmp_path / "w"
+    (w / "records").mkdir(parents=True)
+    (w / "runs").symlink_to(outside)
+    (w / "report").symlink_to(outside)
+    clean(diagnose(w))
+    assert sorted(p.name for p in outside.iterdir()) == [".x.json.k3j4h5g6.tmp", "20260101000000-int8-0a0b0c"]
