@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -89,3 +90,33 @@ def test_doctor_never_follows_a_symlink_out_of_the_workdir(tmp_path):
     (w / "report").symlink_to(outside)
     clean(diagnose(w))
     assert sorted(p.name for p in outside.iterdir()) == [".x.json.k3j4h5g6.tmp", "20260101000000-int8-0a0b0c"]
+
+
+# -- 2. stored XSS: every record string is escaped in pareto.html and results.md ------------------
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+def evil_records_dir(tmp_path: Path) -> Path:
+    from green.records import write_record
+    from test_report import record
+
+    recs = tmp_path / "w" / "records"
+    task = {"name": "t" + EVIL, "primary_metric": "accuracy", "higher_is_better": True, "inference_unit": EVIL,
+            "data": {"source": "/d/" + EVIL}}
+    for name, acc, mj in (("baseline", 0.8, 10.0), ("[x](javascript:alert(1))" + EVIL, 0.79, 4.0)):
+        write_record(recs, record(name, acc, mj, 600.0, "2026-01-01T00:01:00", task=task, energy_source="rapl" + EVIL,
+                                  device={"kind": "cpu", "name": "EPYC" + EVIL, "intended": "cpu"}))
+    return recs
+
+
+def test_record_strings_are_escaped_in_the_html_and_the_markdown(tmp_path):
+    from green.report import build_report
+
+    recs = evil_records_dir(tmp_path)
+    (recs / ("bad" + EVIL.replace("/", "") + ".json")).write_text("{")  # a file name in the notes
+    _, paths, notes = build_report(recs, tmp_path / "w" / "report")
+    page = paths["pareto.html"].read_text()
+    assert "<img" not in page and "energy per inference" in page  # the bogus unit is not a unit
+    md = paths["results.md"].read_text()
+    assert "\\<img" in md and not re.search(r"(?<!\\)[<>]|(?<!\\)\]\(", md)  # every < > ]( backslash-escaped
+    assert "| baseline *" in md or "| baseline |" in md

@@ -12,6 +12,7 @@ page is :mod:`green.report.html`; the terminal table :mod:`green.report.terminal
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -64,20 +65,39 @@ def table_rows(entries: list[dict]) -> list[list[str]]:
     return rows
 
 
+#: Characters that Markdown or HTML (which Markdown passes through) give a meaning to.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
+
+
+def md_escape(text: object) -> str:
+    """Record-provided text as literal Markdown: special characters backslash-escaped, on one line.
+
+    Records are written to be shared; a recipe name like ``<img onerror=...>`` or ``[x](javascript:)``
+    must read as itself in a viewer that renders results.md, not run or link.
+    """
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def _md_row(row: list[str]) -> list[str]:
+    label, *rest = row
+    star = label.endswith(" *")
+    return [md_escape(label[:-2] if star else label) + (" *" if star else ""), *map(md_escape, rest)]
+
+
 def write_markdown(entries: list[dict], path: Path, notes: list[str] | None = None,
                    records: list[Record] | None = None) -> None:
-    head = headers(entries)
+    head = [md_escape(h) for h in headers(entries)]
     by_file = view.records_by_file(records or [])
-    lines = ["# green results", "", view.caption(entries, by_file), "",
+    lines = ["# green results", "", md_escape(view.caption(entries, by_file)), "",
              f"Energy per {view.unit(entries)} is total energy (what you pay for) at each record's throughput batch size; "
              "`*` marks the Pareto frontier per device; `~` marks an estimate (its source says which model). "
              f"Payback = the recipe run's energy / energy saved per {view.unit(entries)} versus the baseline on the same device.",
              "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r) + " |" for r in table_rows(entries)]
+    lines += ["| " + " | ".join(_md_row(r)) + " |" for r in table_rows(entries)]
     all_notes = view.energy_notes(entries, by_file) + list(notes or [])
     if all_notes:
-        lines += ["", "Notes:", *[f"* {n}" for n in all_notes]]
+        lines += ["", "Notes:", *[f"* {md_escape(n)}" for n in all_notes]]
     _atomic_write_text(path, "\n".join(lines) + "\n")
 
 

@@ -10,6 +10,7 @@ defensively: fields another version of green adds (``contended``, ``paired``,
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from green.records import Record
@@ -367,11 +368,15 @@ def energy_notes(entries: list[dict], records: dict[str, Record]) -> list[str]:
     return notes
 
 
+_UNIT = re.compile(r"^[A-Za-z][A-Za-z -]{0,31}$")
+
+
 def unit(entries_or_entry) -> str:
     """What one inference is in the report's words: "summary" for generation, else "inference"."""
     e = entries_or_entry if isinstance(entries_or_entry, dict) else (entries_or_entry[0] if entries_or_entry else {})
     u = e.get("inference_unit")
-    return u if u and u != "sequence" else "inference"
+    # A record is shared and may be hand-edited: only a plain word is a unit (no markup reaches a page).
+    return u if isinstance(u, str) and _UNIT.match(u) and u != "sequence" else "inference"
 
 
 def plural(word: str) -> str:
