@@ -120,3 +120,38 @@ def test_record_strings_are_escaped_in_the_html_and_the_markdown(tmp_path):
     md = paths["results.md"].read_text()
     assert "\\<img" in md and not re.search(r"(?<!\\)[<>]|(?<!\\)\]\(", md)  # every < > ]( backslash-escaped
     assert "| baseline *" in md or "| baseline |" in md
+
+
+# -- 3. never unpickle: a pickle beside a decoy *.safetensors is refused, not loaded ---------------
+def _pickled_model_with_decoy(folder: Path, model) -> Path:
+    import torch
+
+    model.config.save_pretrained(folder)
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")  # loadable: only use_safetensors stops it
+    (folder / "x.safetensors").write_bytes(b"decoy")
+    return folder
+
+
+def test_the_warm_start_never_loads_a_pickle_beside_a_decoy(tmp_path):
+    from transformers import BertConfig, BertModel
+
+    from green.tasks.warmstart import bart_from_bert
+
+    bert = BertModel(BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                intermediate_size=32, max_position_embeddings=64))
+    folder = _pickled_model_with_decoy(tmp_path / "m", bert)
+    with pytest.raises(GreenError, match="could not load model"):
+        bart_from_bert(str(folder), None)
+
+
+def test_the_seq2seq_load_never_loads_a_pickle_beside_a_decoy(tmp_path):
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    from green.tasks import get_task
+
+    bart = BartForConditionalGeneration(BartConfig(vocab_size=100, d_model=16, encoder_layers=1, decoder_layers=1,
+                                                   encoder_attention_heads=2, decoder_attention_heads=2,
+                                                   encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64))
+    folder = _pickled_model_with_decoy(tmp_path / "m", bart)
+    with pytest.raises(GreenError, match="could not load model"):
+        get_task("summarization").new_model(str(folder), None)

@@ -173,11 +173,11 @@ class Summarization(Task):
         """The model itself when it is sequence-to-sequence; a BART warm-started from it when it is a BERT encoder."""
         from transformers import AutoConfig
 
-        from green.models import load_error, load_tokenizer
+        from green.models import SAFE_LOAD, load_error, load_tokenizer
         from green.tasks.warmstart import bart_from_bert, is_bert_encoder
 
         try:
-            config = AutoConfig.from_pretrained(model_ref)
+            config = AutoConfig.from_pretrained(model_ref, trust_remote_code=False)
         except (OSError, ValueError, KeyError) as exc:
             raise load_error(model_ref, exc) from None
         if is_bert_encoder(config):
@@ -187,7 +187,7 @@ class Summarization(Task):
             raise GreenError(f"model {model_ref!r} ({config.model_type}) is not a sequence-to-sequence model",
                              "summarize with a BART/T5/Pegasus model, a BERT encoder to warm-start, or --model embedded")
         try:
-            return self.model_class().from_pretrained(model_ref)
+            return self.model_class().from_pretrained(model_ref, **SAFE_LOAD)  # never a pickle beside a decoy
         except (OSError, ValueError, KeyError) as exc:
             raise load_error(model_ref, exc) from None
 
