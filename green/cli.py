@@ -74,6 +74,13 @@ def _workbench(workdir: str, device: str = "auto", country: str = "USA", region:
     return Workbench(workdir, device=device, country=country, region=region)
 
 
+def _echo(message: str, err: bool = False) -> None:
+    """click.echo of a line holding record, recipe or file strings: no escape sequences reach the terminal."""
+    from green.safetext import printable
+
+    click.echo(printable(message), err=err)
+
+
 def _print_records(records, only: set[str] | None = None, entries: list[dict] | None = None) -> None:
     """The compact results table at the terminal's width; ``only`` keeps these record files' rows."""
     from green.progress import stdout
@@ -107,7 +114,7 @@ def train(task_name, model, data, text_column, label_column, summary_column, qui
                       seed=seed, task=task_name)
     _print_records([record])
     _print_reference(record)
-    click.echo(f"record: {record.file}")
+    _echo(f"record: {record.file}")
 
 
 def _print_reference(record) -> None:
@@ -116,7 +123,7 @@ def _print_reference(record) -> None:
     if not ref:
         return
     metric = record.task.primary_metric
-    click.echo(f"{metric} on {ref.get('rows')} test rows: baseline {record.primary_value:.4f}, "
+    _echo(f"{metric} on {ref.get('rows')} test rows: baseline {record.primary_value:.4f}, "
                f"reference {ref['name']} ({ref.get('description', '')}) {ref['metrics'].get(metric, float('nan')):.4f}")
 
 
@@ -141,7 +148,7 @@ def compress(recipes, task_name, model, data, text_column, label_column, summary
     # Only what this run made (and its baseline); `green report` prints the whole table.
     _print_records(load_records(wb.records_dir), only={rec.file for rec in done})
     for rec in done:
-        click.echo(f"record: {rec.file}")
+        _echo(f"record: {rec.file}")
 
 
 @cli.command()
@@ -156,9 +163,9 @@ def report(workdir, device) -> None:
     entries, paths, notes = wb.report(None if device == "auto" else device)
     _print_records(load_records(wb.records_dir), entries=entries)
     for note in notes:
-        click.echo(f"note: {note}", err=True)
+        _echo(f"note: {note}", err=True)
     for name, path in paths.items():
-        click.echo(f"{name}: {path}")
+        _echo(f"{name}: {path}")
 
 
 @cli.command()
@@ -171,7 +178,7 @@ def evaluate(target, workdir, device, country, region) -> None:
     wb = _workbench(workdir, device, country, region)
     record = wb.evaluate(target)
     _print_records(load_records(wb.records_dir), only={record.file})
-    click.echo(f"record: {record.file}")
+    _echo(f"record: {record.file}")
 
 
 @cli.command()
@@ -196,6 +203,7 @@ def measure(target, batch_sizes, repeats, max_repeats, min_window_s, grid, seq_l
 
     from green.progress import stdout
     from green.report import fmt as f
+    from green.safetext import markup
 
     if seq_lens and not grid:
         raise GreenError("--seq-len applies only to --grid (real lengths are measured otherwise)",
@@ -205,29 +213,29 @@ def measure(target, batch_sizes, repeats, max_repeats, min_window_s, grid, seq_l
                      (list(seq_lens) or [32, 64, 128]) if grid else None, pair=pair, max_repeats=max_repeats)
     table = Table("batch", "seq len", "mJ/inference", "spread", "dynamic mJ", "seq/s", "CPU ms/inf", "Wh/M", "gCO2e/M",
                   "GFLOP/inf", "source", "flags",
-                  title=f"{rec.recipe} on {rec.device.name} (idle {rec.energy['idle']['watts'] or 0:.1f} W)")
+                  title=markup(f"{rec.recipe} on {rec.device.name} (idle {rec.energy['idle']['watts'] or 0:.1f} W)"))
     for c in rec.cells or []:
         eff = c.get("efficiency") or {}
-        table.add_row(str(c["batch_size"]), str(c["seq_len"]),
+        table.add_row(*map(markup, (str(c["batch_size"]), str(c["seq_len"]),
                       ("~" if c["estimate"] else "") + f(c["per_inference_j"] and c["per_inference_j"] * 1e3, ".3g"),
                       f(c["spread"], ".1%"), f(c["dynamic_per_inference_j"] and c["dynamic_per_inference_j"] * 1e3, ".3g"),
                       f(c["throughput_per_s"], ".0f"),
                       f(c.get("cpu_s_per_inference") and c["cpu_s_per_inference"] * 1e3, ".3g"),
                       f(c["wh_per_million"], ".3g"), f(c["gco2e_per_million"], ".3g"),
                       f(eff.get("flops_per_inference") and eff["flops_per_inference"] / 1e9, ".3g"),
-                      c["source"], "; ".join(c["flags"]) or "-")
+                      c["source"], "; ".join(c["flags"]) or "-")))
     stdout.print(table)
     for c in rec.cells or []:
         p = c.get("paired")
         if p:
             lo, hi = p["energy_ratio_range"] or (None, None)
-            click.echo(f"batch {c['batch_size']}, length {c['seq_len']}: {rec.recipe} vs {p['reference']} over "
+            _echo(f"batch {c['batch_size']}, length {c['seq_len']}: {rec.recipe} vs {p['reference']} over "
                        f"{p['rounds']} alternating rounds: energy {f(p['energy_ratio'], '.3f')}x "
                        f"[{f(lo, '.3f')}-{f(hi, '.3f')}], throughput {f(p['throughput_ratio'], '.2f')}x, "
                        f"CPU-s {f(p['cpu_seconds_ratio'], '.3f')}x; "
                        f"{'settled' if p['converged'] else 'not settled' if p['converged'] is False else 'one round'}"
                        f"{', contended' if p['contended'] else ''}")
-    click.echo(f"record: {rec.file}")
+    _echo(f"record: {rec.file}")
 
 
 @cli.command()
@@ -238,14 +246,14 @@ def doctor(workdir, clean) -> None:
     wb = _workbench(workdir)
     findings, removed, holder = wb.doctor(clean=clean)
     if holder:
-        click.echo(f"note: {holder} is writing to this workdir; its run in progress looks unfinished", err=True)
+        _echo(f"note: {holder} is writing to this workdir; its run in progress looks unfinished", err=True)
     for f in findings:
         state = "removed" if f in removed else "removable" if f.removable else "left alone"
-        click.echo(f"{f.kind}: {f.path.relative_to(wb.workdir)} ({f.size_bytes / 1e6:.1f} MB): {f.detail} [{state}]")
+        _echo(f"{f.kind}: {f.path.relative_to(wb.workdir)} ({f.size_bytes / 1e6:.1f} MB): {f.detail} [{state}]")
     leftovers = [f for f in findings if f.removable]
     size = sum(f.size_bytes for f in leftovers) / 1e6
     if not findings:
-        click.echo(f"{wb.workdir}: nothing to report")
+        _echo(f"{wb.workdir}: nothing to report")
     elif clean:
         click.echo(f"removed {len(removed)} item(s), {size:.1f} MB")
     elif leftovers:
@@ -306,7 +314,7 @@ def main() -> None:
     try:
         cli.main(standalone_mode=False)
     except GreenError as exc:
-        click.echo(f"green: error: {exc}", err=True)
+        _echo(f"green: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         # Exit 128 + the signal's number, as a shell reports it: 143 for SIGTERM, so a
@@ -321,7 +329,7 @@ def main() -> None:
         sys.exit(2)
     except click.ClickException as exc:
         hint = f"; see `{exc.ctx.command_path} --help`" if getattr(exc, "ctx", None) else ""
-        click.echo(f"green: error: {exc.format_message()}{hint}".replace("\n", " "), err=True)
+        _echo(f"green: error: {exc.format_message()}{hint}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("green: interrupted; the workdir keeps what finished", err=True)

@@ -19,6 +19,21 @@ from green.errors import GreenError
 from test_workdir import run_cli
 
 
+def run_cli_out(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """run_cli, keeping stdout too: (exit code, stdout, stderr)."""
+    real = capsys.readouterr
+    seen = {}
+
+    def readouterr():
+        seen["out"], err = real()
+        return type("C", (), {"out": seen["out"], "err": err})()
+
+    monkeypatch.setattr(capsys, "readouterr", readouterr)
+    code, err = run_cli(monkeypatch, capsys, *args)
+    monkeypatch.setattr(capsys, "readouterr", real)
+    return code, seen["out"], err
+
+
 def one_line(code: int, err: str, expected: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and lines[0].startswith("green: error: "), (code, err[-2000:])
@@ -155,3 +170,26 @@ def test_the_seq2seq_load_never_loads_a_pickle_beside_a_decoy(tmp_path):
     folder = _pickled_model_with_decoy(tmp_path / "m", bart)
     with pytest.raises(GreenError, match="could not load model"):
         get_task("summarization").new_model(str(folder), None)
+
+
+# -- 4. terminal injection: no markup, no escape sequence from a record reaches the terminal ------------
+INJECT = "[bold red]loud[/bold red]\x1b]0;TITLE\x07\x1b[2J\x9b31m"
+
+
+def test_record_strings_print_as_themselves(tmp_path, monkeypatch, capsys):
+    from green.records import write_record
+    from test_report import record
+
+    from green.safetext import printable
+
+    assert printable("a\x1b]0;T\x07b\x1b[2Jc\x00d\te") == "abcd e"
+    w = tmp_path / "w"
+    for name, acc, mj in (("baseline", 0.8, 10.0), ("int8" + INJECT, 0.79, 4.0)):
+        write_record(w / "records", record(name, acc, mj, 600.0, "2026-01-01T00:01:00", metric="acc" + INJECT,
+                                           device={"kind": "cpu", "name": "EPYC" + INJECT, "intended": "cpu"}))
+    (w / "records" / ("bad\x1b[2J" + INJECT.replace("/", "") + ".json")).write_text("{")
+    code, out, err = run_cli_out(monkeypatch, capsys, "report", "--workdir", str(w))
+    assert code == 0, err
+    for text in (out, err):
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", text), repr(text)
+    assert "int8[bold red]loud" in out.replace("\n", "")  # markup printed, not applied
