@@ -144,8 +144,11 @@ class Artifact:
             if payload.get("parent") and not Path(payload["parent"]).is_absolute():
                 payload["parent"] = os.path.normpath(path.absolute() / payload["parent"])
             return cls(**payload)
+        except RecursionError:
+            raise GreenError(f"{path / MANIFEST} is not a readable green manifest (nested too deeply)",
+                             "remove that artifact folder and run its recipe again") from None
         except (OSError, ValueError, TypeError, KeyError) as exc:
-            raise GreenError(f"{path / MANIFEST} is not a readable green manifest ({type(exc).__name__}: {exc})",
+            raise GreenError(f"{path / MANIFEST} is not a readable green manifest ({type(exc).__name__}: {str(exc)[:200]})",
                              "remove that artifact folder and run its recipe again") from None
 
     @staticmethod

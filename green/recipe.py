@@ -141,6 +141,8 @@ def parse_recipe(text: str, origin: str) -> Recipe:
         raw = yaml.safe_load(text)
     except RecursionError:
         raise GreenError(f"{origin}: recipe is nested too deeply", "a recipe is a flat list of steps") from None
+    except ValueError as exc:  # an integer past Python's digit limit
+        raise GreenError(f"{origin}: {str(exc).split(';')[0][:120]}", "write numbers with fewer digits") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin

@@ -35,7 +35,7 @@ def read_task_file(path: Path) -> dict:
     fix = "restore it, or train a new baseline in another --workdir"
     try:
         spec = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise GreenError(f"{path} is unreadable ({type(exc).__name__})", fix) from None
     if not isinstance(spec, dict):
         raise GreenError(f"{path} is not a JSON object", fix)

@@ -193,3 +193,57 @@ def test_record_strings_print_as_themselves(tmp_path, monkeypatch, capsys):
     for text in (out, err):
         assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", text), repr(text)
     assert "int8[bold red]loud" in out.replace("\n", "")  # markup printed, not applied
+
+
+# -- 5. deeply nested JSON and huge integers: skipped with a note, or one line -------------------------
+DEEP = "[" * 100_000 + "]" * 100_000
+HUGE_INT = "1" * 5000
+
+
+def good_workdir(tmp_path: Path) -> Path:
+    from green.records import write_record
+    from test_report import record
+
+    w = tmp_path / "w"
+    for name, acc, mj in (("baseline", 0.8, 10.0), ("int8", 0.79, 4.0)):
+        write_record(w / "records", record(name, acc, mj, 600.0, "2026-01-01T00:01:00"))
+    return w
+
+
+@pytest.mark.parametrize("text", [DEEP, '{"a": ' + "[" * 5000 + "]" * 5000 + "}", '{"size_mb": ' + HUGE_INT + "}",
+                                  '{"size_mb": NaN}'])
+def test_a_deep_or_huge_record_is_skipped_with_a_note(tmp_path, monkeypatch, capsys, text):
+    w = good_workdir(tmp_path)
+    (w / "records" / "zz.json").write_text(text)
+    before = tree(w / "records")
+    code, out, err = run_cli_out(monkeypatch, capsys, "report", "--workdir", str(w))
+    assert code == 0 and "note: skipped zz.json: unreadable" in err, err
+    code, out, err = run_cli_out(monkeypatch, capsys, "doctor", "--workdir", str(w))
+    assert code == 0 and "unreadable record: records/zz.json" in out, out + err
+    assert tree(w / "records") == before
+
+
+def test_deep_or_huge_workdir_files_are_one_line(tmp_path, monkeypatch, capsys):
+    from green.artifacts import Artifact
+    from green.recipe import parse_recipe
+    from green.taskfile import read_task_file
+    from green.tasks.rows import read_jsonl
+
+    for text in (DEEP, '{"seed": ' + HUGE_INT + "}"):
+        (tmp_path / "task.json").write_text(text)
+        with pytest.raises(GreenError, match="task.json is unreadable"):
+            read_task_file(tmp_path / "task.json")
+        (tmp_path / "a").mkdir(exist_ok=True)
+        (tmp_path / "a" / "green-artifact.json").write_text(text)
+        with pytest.raises(GreenError, match="not a readable green manifest"):
+            Artifact.load(tmp_path / "a")
+    for line in ('{"text": ' + "[" * 200_000 + "]" * 200_000 + "}", '{"text": "x", "label": ' + HUGE_INT + "}"):
+        (tmp_path / "d.jsonl").write_text('{"text": "ok", "label": "a"}\n' + line + "\n")
+        with pytest.raises(GreenError, match="d.jsonl:2: "):
+            read_jsonl(tmp_path / "d.jsonl")
+    with pytest.raises(GreenError, match="r.yaml: "):
+        parse_recipe(f"name: x\nsteps:\n  - prune: {{sparsity: {HUGE_INT}}}\n", "r.yaml")
+    w = good_workdir(tmp_path)
+    (w / "task.json").write_text(DEEP)
+    code, out, err = run_cli_out(monkeypatch, capsys, "doctor", "--workdir", str(w))
+    assert code == 0 and "unreadable task.json" in out, out + err

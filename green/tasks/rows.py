@@ -64,6 +64,10 @@ def read_jsonl(path: Path) -> tuple[Rows, list[str]]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise GreenError(f"{path}:{lineno}: not valid JSON ({exc.msg})", "write one JSON object per line") from None
+        except RecursionError:
+            raise GreenError(f"{path}:{lineno}: JSON nested too deeply", "write one flat JSON object per line") from None
+        except ValueError as exc:  # an integer past Python's digit limit
+            raise GreenError(f"{path}:{lineno}: {str(exc).split(';')[0][:120]}", "write the number as a string") from None
         if not isinstance(row, dict):
             raise GreenError(f"{path}:{lineno}: expected a JSON object per line", "write one JSON object per line")
         rows.append(row)

@@ -112,7 +112,7 @@ class Summarization(Task):
             path = embedded_pairs_path()
             try:
                 entries = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, RecursionError) as exc:
                 raise GreenError(f"{path} is unreadable ({type(exc).__name__})", f"reinstall {_EMBEDDED_DIST}") from None
             rows = list(entries.values()) if isinstance(entries, dict) else list(entries)
             cols = {"text": spec.columns.get("text") or "extract", "summary": spec.columns.get("summary") or "description"}
