@@ -247,3 +247,27 @@ def test_deep_or_huge_workdir_files_are_one_line(tmp_path, monkeypatch, capsys):
     (w / "task.json").write_text(DEEP)
     code, out, err = run_cli_out(monkeypatch, capsys, "doctor", "--workdir", str(w))
     assert code == 0 and "unreadable task.json" in out, out + err
+
+
+# -- 6. a negative, overflowing or NaN energy in one record: skipped with a note, the report still made ---
+@pytest.mark.parametrize("field, value", [("energy_per_inference_j", -0.17), ("energy_per_inference_j", 1e308),
+                                          ("run_energy_j", "NaN"), ("throughput_per_s", -1.0)])
+def test_an_impossible_energy_is_skipped_and_the_report_still_made(tmp_path, monkeypatch, capsys, field, value):
+    w = good_workdir(tmp_path)
+    path = next((w / "records").glob("*int8*.json"))
+    text = path.read_text()
+    payload = json.loads(text)
+    payload[field] = value
+    bad = w / "records" / "bad.json"
+    bad.write_text(json.dumps(payload).replace('"NaN"', "NaN"))
+    code, out, err = run_cli_out(monkeypatch, capsys, "report", "--workdir", str(w))
+    assert code == 0 and "note: skipped bad.json" in err, err
+    results = (w / "report" / "results.json").read_text()
+    assert "NaN" not in results and "Infinity" not in results and len(json.loads(results)) == 2
+
+
+def test_the_chart_skips_a_point_it_cannot_place_on_a_log_axis():
+    from green.report import view
+
+    ok = {"energy_per_inference_j": 0.01, "quality": 0.8}
+    assert view.plotted([ok, dict(ok, energy_per_inference_j=-0.17), dict(ok, quality=float("nan"))]) == [ok]

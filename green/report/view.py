@@ -273,8 +273,12 @@ def frontier(entries: list[dict]) -> list[dict]:
 
 
 def plotted(entries: list[dict]) -> list[dict]:
-    """Entries that have both coordinates."""
-    return [e for e in entries if x_energy(e) and e.get("quality") is not None]
+    """Entries that have both coordinates, a positive finite energy (the axis is logarithmic) and a finite quality."""
+    return [e for e in entries if _finite(x_energy(e)) and x_energy(e) > 0 and _finite(e.get("quality"))]
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
 
 
 # -- caption and notes ---------------------------------------------------------------------------
