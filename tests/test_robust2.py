@@ -271,3 +271,16 @@ def test_the_chart_skips_a_point_it_cannot_place_on_a_log_axis():
 
     ok = {"energy_per_inference_j": 0.01, "quality": 0.8}
     assert view.plotted([ok, dict(ok, energy_per_inference_j=-0.17), dict(ok, quality=float("nan"))]) == [ok]
+
+
+# -- 7. long summaries: lead-N and ROUGE bounded, so 10,000-word texts take seconds --------------------
+def test_long_summaries_are_scored_on_a_bounded_length():
+    from green.tasks.rouge import MAX_ROUGE_WORDS, _cap, median_words, rouge
+
+    words = [f"w{i % 997}" for i in range(10_000)]
+    long = " ".join(words)
+    assert median_words([long] * 3) == MAX_ROUGE_WORDS
+    assert _cap("a\nb c") == "a\nb c" and len(_cap(long).split()) == MAX_ROUGE_WORDS
+    t0 = time.perf_counter()
+    scores = rouge([" ".join(reversed(words))] * 3, [long] * 3)
+    assert time.perf_counter() - t0 < 20 and 0 < scores["rougeL"] < 1  # uncapped: minutes

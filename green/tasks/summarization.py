@@ -28,7 +28,7 @@ from green.batching import Encoded, sorted_batches
 from green.embedded import packaged_file
 from green.errors import GreenError
 from green.tasks.base import DataSpec, Split, Task, TaskData, register_task
-from green.tasks.rouge import lead, median_words, rouge
+from green.tasks.rouge import MAX_ROUGE_WORDS, lead, median_words, rouge
 from green.tasks.rows import file_digest, is_missing, read_hub, read_source, require_columns
 
 log = logging.getLogger(__name__)
@@ -278,9 +278,10 @@ class Summarization(Task):
 
     def reference(self, data: TaskData, split: Split) -> dict | None:
         """Lead-N: the first N words of each text, N = the median summary length in the train split."""
-        n = int(data.info.get("lead_n") or median_words(data.train.targets))
+        n = min(MAX_ROUGE_WORDS, int(data.info.get("lead_n") or median_words(data.train.targets)))
         scores = rouge([lead(t, n) for t in split.inputs], list(split.targets))
-        return {"name": f"lead-{n}", "description": f"the first {n} words of the text (the median summary length)",
+        why = "the median summary length" + (f", at most {MAX_ROUGE_WORDS}" if n == MAX_ROUGE_WORDS else "")
+        return {"name": f"lead-{n}", "description": f"the first {n} words of the text ({why})",
                 "metrics": scores, "rows": len(split)}
 
     def inference_settings(self, artifact_dir, overrides: dict | None = None) -> dict:
