@@ -284,3 +284,30 @@ def test_long_summaries_are_scored_on_a_bounded_length():
     t0 = time.perf_counter()
     scores = rouge([" ".join(reversed(words))] * 3, [long] * 3)
     assert time.perf_counter() - t0 < 20 and 0 < scores["rougeL"] < 1  # uncapped: minutes
+
+
+# -- 8. non-finite numbers: refused in step configs, and a non-finite loss stops the step -----------------
+@pytest.mark.parametrize("value", [".inf", ".nan", "-.inf"])
+def test_a_non_finite_step_setting_is_refused(value):
+    from green.recipe import parse_recipe
+
+    with pytest.raises(GreenError, match="hidden_weight"):
+        parse_recipe(f"name: x\nsteps:\n  - distill: {{hidden_weight: {value}}}\n", "x.yaml")
+
+
+def test_a_non_finite_training_loss_stops_the_step(tiny_model_dir):
+    from transformers import BertForSequenceClassification
+
+    from green.models import load_tokenizer
+    from green.tasks import Split, get_task
+    from green.training.budget import TrainBudget
+    from green.training.loop import fit
+
+    model = BertForSequenceClassification.from_pretrained(tiny_model_dir)
+    rows = Split(["good", "bad", "fine", "meh"] * 2, [0, 1, 2, 0] * 2)
+    budget = TrainBudget("t", epochs=1, max_train_rows=None, max_validation_rows=None, max_test_rows=None,
+                         batch_size=4, max_length=16)
+    nan_loss = lambda model, feed, rows: model(**feed).logits.sum() * float("inf") * 0  # noqa: E731
+    with pytest.raises(GreenError, match="training loss became nan at step 1"):
+        fit(model, get_task("text-classification"), load_tokenizer(str(tiny_model_dir)), rows, rows, budget, "cpu",
+            loss=nan_loss)

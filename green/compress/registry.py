@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 class StepConfig(BaseModel):
     """Base for step configs: unknown keys are errors, not silently ignored."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a weight of .inf trained NaN silently
 
 
 @dataclass
