@@ -127,6 +127,44 @@ def _print_reference(record) -> None:
                f"reference {ref['name']} ({ref.get('description', '')}) {ref['metrics'].get(metric, float('nan')):.4f}")
 
 
+def _refuse_other_baseline(wb, **given) -> None:
+    """On a workdir with a baseline, --task/--model/--data/columns/--seed the user typed must be its own.
+
+    compress used to ignore them (even a --data path that does not exist) and compress the
+    baseline that was there; options left at their defaults are not compared.
+    """
+    from pathlib import Path
+
+    from click.core import ParameterSource
+
+    from green.workbench import _absolute_data
+
+    if not wb.has_baseline():
+        return
+    ctx = click.get_current_context()
+    options = {"task": "task_name", "model": "model", "data": "data", "text": "text_column",
+               "label": "label_column", "summary": "summary_column", "seed": "seed"}
+    typed = {k: v for k, v in given.items() if ctx.get_parameter_source(options[k]) in
+             (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
+    spec = wb._task_spec()
+
+    def same_model(m: str) -> bool:
+        ref = str(spec.get("model_ref") or "")
+        return m in (spec.get("model"), ref) or (Path(m).exists() and Path(ref).exists()
+                                                   and Path(m).resolve() == Path(ref).resolve())
+
+    checks = {"task": lambda v: v == spec.get("task"), "model": same_model,
+              "data": lambda v: _absolute_data(v) == spec.get("data"), "seed": lambda v: v == spec.get("seed")}
+    for key, value in typed.items():
+        ok = checks[key](value) if key in checks else value == (spec.get("columns") or {}).get(key)
+        if not ok:
+            flag = {"text": "--text-column", "label": "--label-column", "summary": "--summary-column"}.get(key, f"--{key}")
+            have = spec.get(key) if key in checks else (spec.get("columns") or {}).get(key)
+            raise GreenError(f"{wb.workdir} already has a baseline for {flag} {have} (its task.json), "
+                             f"not {flag} {value}",
+                             f"drop {flag} to compress that baseline, or pass another --workdir for a new one")
+
+
 @cli.command()
 @click.option("--recipe", "recipes", multiple=True, required=True,
               help="Built-in recipe name (see `green recipes list`) or a recipe YAML path; repeatable.")
@@ -136,6 +174,8 @@ def compress(recipes, task_name, model, data, text_column, label_column, summary
              country, region) -> None:
     """Apply RECIPE(s) to the baseline (trained first if WORKDIR has none) and evaluate each."""
     wb = _workbench(workdir, device, country, region)
+    _refuse_other_baseline(wb, task=task_name, model=model, data=data, text=text_column, label=label_column,
+                           summary=summary_column, seed=seed)
     for r in recipes:
         wb.plan(r, task=task_name)  # every recipe is validated and placed before any work starts
     done = []

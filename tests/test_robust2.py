@@ -311,3 +311,57 @@ def test_a_non_finite_training_loss_stops_the_step(tiny_model_dir):
     with pytest.raises(GreenError, match="training loss became nan at step 1"):
         fit(model, get_task("text-classification"), load_tokenizer(str(tiny_model_dir)), rows, rows, budget, "cpu",
             loss=nan_loss)
+
+
+# -- 9. compress on an existing workdir refuses a --task/--model/--data that is not its baseline's ---------
+def baseline_workdir(tmp_path: Path, data: Path) -> Path:
+    w = good_workdir(tmp_path)
+    (w / "baseline").mkdir()
+    (w / "baseline" / "green-artifact.json").write_text("{}")
+    (w / "task.json").write_text(json.dumps({"task": "text-classification", "model": "embedded",
+                                             "model_ref": "/nowhere/model", "data": str(data),
+                                             "columns": {"text": "text", "label": "label"}, "seed": 42}))
+    return w
+
+
+@pytest.mark.parametrize("args, flag", [(["--task", "summarization"], "--task"), (["--model", "/no/such"], "--model"),
+                                        (["--data", "other.csv"], "--data"), (["--label-column", "y"], "--label-column"),
+                                        (["--seed", "7"], "--seed")])
+def test_compress_refuses_options_that_are_not_the_baselines(tmp_path, monkeypatch, capsys, args, flag):
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\na,b\n")
+    w = baseline_workdir(tmp_path, data)
+    before = tree(w)
+    line = one_line(*run_cli(monkeypatch, capsys, "compress", "--recipe", "int8", "--workdir", str(w), *args),
+                    "already has a baseline for " + flag)
+    assert "drop " + flag in line and tree(w) == before
+
+
+def test_compress_takes_the_baselines_own_options(tmp_path, monkeypatch, capsys):
+    import green.cli
+
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\na,b\n")
+    w = baseline_workdir(tmp_path, data)
+    monkeypatch.chdir(tmp_path)
+    with green.cli.cli.make_context("green", ["compress", "--recipe", "int8", "--data", "d.csv", "--model",
+                                              "embedded", "--seed", "42"]) as ctx:
+        sub = ctx.command.get_command(ctx, "compress")
+        with sub.make_context("compress", ["--recipe", "int8", "--data", "d.csv", "--model", "embedded",
+                                           "--seed", "42", "--workdir", str(w)], parent=ctx):
+            from green.workbench import Workbench
+
+            green.cli._refuse_other_baseline(Workbench(w), task="text-classification", model="embedded",
+                                             data="d.csv", text=None, label=None, summary=None, seed=42)
+
+
+# -- 14. task.json's max_length is validated --------------------------------------------------------
+@pytest.mark.parametrize("value", ['"abc"', "-5", "0", "1e9", "true"])
+def test_task_json_max_length_is_validated(tmp_path, value):
+    from green.taskfile import read_task_file
+
+    (tmp_path / "task.json").write_text('{"data": "embedded", "max_length": ' + value + "}")
+    with pytest.raises(GreenError, match="max_length"):
+        read_task_file(tmp_path / "task.json")
+    (tmp_path / "task.json").write_text('{"data": "embedded", "max_length": 128}')
+    assert read_task_file(tmp_path / "task.json")["max_length"] == 128
