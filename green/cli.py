@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import sys
@@ -13,6 +14,11 @@ import click
 from green import interrupts
 from green.errors import GreenError
 from green.workdir import DISK_ERRNOS, disk_error
+
+#: Bounds of `green measure`'s options: more windows or longer ones than any measurement needs,
+#: so a typo (1e9, --repeats 1000000) is refused at once rather than running for hours.
+MAX_REPEATS = 1000
+MAX_WINDOW_S = 600.0
 
 DEVICE = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                       help="Where to train and run; auto uses a CUDA GPU when torch sees one.")
@@ -225,11 +231,12 @@ def evaluate(target, workdir, device, country, region) -> None:
 @click.argument("target")
 @click.option("--batch-size", "batch_sizes", type=click.IntRange(min=1), multiple=True,
               help="Batch size(s) to measure; repeatable. Default: 32 on CPU, 256 on GPU (grid: 1, 32[, 256]).")
-@click.option("--repeats", type=click.IntRange(min=1), default=None,
+@click.option("--repeats", type=click.IntRange(min=1, max=MAX_REPEATS), default=None,
               help="Energy windows per cell that must agree within 5% (default 3 CPU, 5 GPU); more run until they do.")
-@click.option("--max-repeats", type=click.IntRange(min=1), default=None,
+@click.option("--max-repeats", type=click.IntRange(min=1, max=MAX_REPEATS), default=None,
               help="Stop after this many windows per cell even if they do not agree (default 8 CPU, 10 GPU).")
-@click.option("--min-window-s", type=click.FloatRange(min=0.1), default=None, help="Shortest energy window (default 2 s).")
+@click.option("--min-window-s", type=click.FloatRange(min=0.1, max=MAX_WINDOW_S), default=None,
+              help=f"Shortest energy window (default 2 s, at most {MAX_WINDOW_S:g} s).")
 @click.option("--grid", is_flag=True, help="Measure a fixed batch x sequence-length grid instead of real lengths.")
 @click.option("--seq-len", "seq_lens", type=click.IntRange(min=2, max=512), multiple=True,
               help="Sequence lengths for --grid; repeatable (default 32, 64, 128).")
@@ -245,6 +252,12 @@ def measure(target, batch_sizes, repeats, max_repeats, min_window_s, grid, seq_l
     from green.report import fmt as f
     from green.safetext import markup
 
+    if min_window_s is not None and not math.isfinite(min_window_s):  # FloatRange lets NaN through
+        raise GreenError(f"--min-window-s {min_window_s} is not a number of seconds",
+                         f"pass 0.1 to {MAX_WINDOW_S:g} seconds")
+    if repeats is not None and max_repeats is not None and max_repeats < repeats:
+        raise GreenError(f"--max-repeats {max_repeats} is below --repeats {repeats}",
+                         "pass a --max-repeats at least as large as --repeats, or drop one of them")
     if seq_lens and not grid:
         raise GreenError("--seq-len applies only to --grid (real lengths are measured otherwise)",
                          "add --grid to measure a batch x sequence-length grid, or drop --seq-len")

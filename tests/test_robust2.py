@@ -365,3 +365,16 @@ def test_task_json_max_length_is_validated(tmp_path, value):
         read_task_file(tmp_path / "task.json")
     (tmp_path / "task.json").write_text('{"data": "embedded", "max_length": 128}')
     assert read_task_file(tmp_path / "task.json")["max_length"] == 128
+
+
+# -- 13. green measure's bounds ---------------------------------------------------------------------
+@pytest.mark.parametrize("args, expected", [
+    (["--min-window-s", "nan"], "--min-window-s nan is not a number"),
+    (["--min-window-s", "inf"], "--min-window-s"), (["--min-window-s", "1e9"], "--min-window-s"),
+    (["--repeats", "1000000"], "--repeats"), (["--repeats", "5", "--max-repeats", "2"], "--max-repeats 2 is below")])
+def test_measure_options_are_bounded(tmp_path, monkeypatch, capsys, args, expected):
+    w = good_workdir(tmp_path)
+    before = tree(w)
+    t0 = time.perf_counter()
+    one_line(*run_cli(monkeypatch, capsys, "measure", "baseline", "--workdir", str(w), *args), expected)
+    assert time.perf_counter() - t0 < 10 and tree(w) == before
