@@ -336,6 +336,11 @@ class Workbench:
         else:
             found = find_run(self.runs_dir, target)
         if found:
+            if self.task_file.is_file() and found[0].task != self._task_spec()["task"]:
+                # A summarizer measured for a classification workdir ran for a minute, then a KeyError.
+                raise GreenError(f"{found[0].path} is a {found[0].task} artifact; {self.workdir} is a "
+                                 f"{self._task_spec()['task']} workdir",
+                                 "pass that artifact's own --workdir, or an artifact of this workdir")
             # A looping parent chain or a deleted model file fails now, not after the meters started.
             found[0].lineage()
             for role in found[0].model_files:
@@ -417,8 +422,9 @@ class Workbench:
         if not self.records_dir.is_dir() or not any(self.records_dir.glob("*.json")):
             raise GreenError(f"no records in {self.workdir}", "run `green compress --recipe int8` first, or pass --workdir")
         check_writable(self.report_dir if self.report_dir.is_dir() else self.workdir)
+        task = self._task_spec()["task"] if self.task_file.is_file() else None
         with disk_errors(self.report_dir):
-            return build_report(self.records_dir, self.report_dir, device_kind)
+            return build_report(self.records_dir, self.report_dir, device_kind, task=task)
 
     def doctor(self, clean: bool = False):
         """Leftovers of interrupted commands and unreadable files; with ``clean``, remove the leftovers.

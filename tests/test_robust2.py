@@ -378,3 +378,36 @@ def test_measure_options_are_bounded(tmp_path, monkeypatch, capsys, args, expect
     t0 = time.perf_counter()
     one_line(*run_cli(monkeypatch, capsys, "measure", "baseline", "--workdir", str(w), *args), expected)
     assert time.perf_counter() - t0 < 10 and tree(w) == before
+
+
+# -- 11. an artifact or a record of the other task -------------------------------------------------------
+@pytest.mark.parametrize("command", ["evaluate", "measure"])
+def test_an_artifact_of_the_other_task_is_refused_before_measuring(tmp_path, monkeypatch, capsys, command):
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\na,b\n")
+    w = baseline_workdir(tmp_path, data)
+    other = tmp_path / "S" / "baseline"
+    other.mkdir(parents=True)
+    (other / "model.safetensors").write_bytes(b"x")
+    (other / "green-artifact.json").write_text(json.dumps({"format": "torch", "task": "summarization", "step": "train",
+                                                           "files": {"model": "model.safetensors"}}))
+    before = tree(w)
+    one_line(*run_cli(monkeypatch, capsys, command, str(other), "--workdir", str(w)),
+             "is a summarization artifact; ")
+    assert tree(w) == before
+
+
+def test_report_keeps_the_workdirs_task_and_notes_the_others(tmp_path):
+    from green.records import write_record
+    from green.report import build_report
+    from test_report import record
+
+    w = good_workdir(tmp_path)
+    write_record(w / "records", record("s-int8", 0.3, 4.0, 600.0, "2026-01-01T00:02:00", metric="rougeL",
+                                       task={"name": "summarization", "primary_metric": "rougeL",
+                                             "higher_is_better": True}))
+    entries, _, notes = build_report(w / "records", w / "report", task="t")
+    assert [e["recipe"] for e in entries] == ["baseline", "int8"]
+    assert any("a summarization record, this report is for t" in n for n in notes)
+    entries, _, notes = build_report(w / "records", w / "report")  # no task.json: the most common task
+    assert [e["recipe"] for e in entries] == ["baseline", "int8"]

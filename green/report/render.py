@@ -226,14 +226,30 @@ def _atomic_write_text(path: Path, text: str) -> None:
     _atomic_write_bytes(path, lambda f: f.write(text.encode("utf-8")))
 
 
-def build_report(records_dir: Path, report_dir: Path,
-                 device_kind: str | None = None) -> tuple[list[dict], dict[str, Path], list[str]]:
+def _one_task(records: list[Record], task: str | None, notes: list[str]) -> list[Record]:
+    """The records of one task: a ROUGE-L shown under accuracy compares nothing."""
+    from collections import Counter
+
+    names = Counter(r.task.name for r in records)
+    if len(names) <= 1 and (task is None or task in names or not names):
+        return records
+    keep = task if task is not None else names.most_common(1)[0][0]
+    for r in records:
+        if r.task.name != keep:
+            notes.append(f"skipped {Path(r.file).name if r.file else r.id}: a {r.task.name} record, "
+                         f"this report is for {keep}")
+    return [r for r in records if r.task.name == keep]
+
+
+def build_report(records_dir: Path, report_dir: Path, device_kind: str | None = None,
+                 task: str | None = None) -> tuple[list[dict], dict[str, Path], list[str]]:
     """Write the report files; returns the entries, where each file went, and notes on skipped records.
 
     ``device_kind`` (``cpu`` or ``cuda``) keeps only the records of that kind; None keeps all.
+    ``task`` (the workdir's) keeps only that task's records; None keeps the most common task's.
     """
     notes: list[str] = []
-    records = load_records(records_dir, notes)
+    records = _one_task(load_records(records_dir, notes), task, notes)
     if device_kind is not None:
         kinds = sorted({r.device.kind for r in records})
         records = [r for r in records if r.device.kind == device_kind]
