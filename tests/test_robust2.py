@@ -411,3 +411,34 @@ def test_report_keeps_the_workdirs_task_and_notes_the_others(tmp_path):
     assert any("a summarization record, this report is for t" in n for n in notes)
     entries, _, notes = build_report(w / "records", w / "report")  # no task.json: the most common task
     assert [e["recipe"] for e in entries] == ["baseline", "int8"]
+
+
+# -- 15, 16. data files: streamed, size-capped, UTF-16 by its BOM, the right byte offset, no FIFOs ---------------
+def test_data_files_are_read_by_their_bom_with_the_right_offset(tmp_path, monkeypatch):
+    import green.tasks.rows as rows
+
+    p = tmp_path / "d.csv"
+    p.write_bytes("text,label\nh\u00e9,a\n".encode("utf-16"))  # a spreadsheet's "Unicode text"
+    assert rows.read_csv(p) == ([{"text": "h\u00e9", "label": "a"}], ["text", "label"])
+    p.write_bytes(b"\xef\xbb\xbftext,label\n\x81\x8d,a\n")
+    with pytest.raises(GreenError, match=r"byte 0x81 at offset 14\)"):
+        rows.read_csv(p)
+    monkeypatch.setattr(rows, "_CHUNK", 4)  # a character split across chunks is still one character
+    p.write_bytes("text,label\nd\u20ac\u20ac,a\n".encode() + b"\x81")
+    with pytest.raises(GreenError, match=r"byte 0x81 at offset 21\)"):
+        rows.read_csv(p)
+    p.write_bytes("text,label\nd\u20ac\u20ac,a\n".encode())
+    assert rows.read_csv(p)[0] == [{"text": "d\u20ac\u20ac", "label": "a"}]
+    monkeypatch.setattr(rows, "MAX_DATA_BYTES", 10)
+    with pytest.raises(GreenError, match="green reads data files of up to"):
+        rows.read_csv(p)
+
+
+def test_a_fifo_or_a_device_is_named_as_such(tmp_path):
+    from green.tasks.rows import read_source
+
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    for path in (str(fifo), "/dev/zero"):
+        with pytest.raises(GreenError, match="is not a regular file"):
+            read_source(path)

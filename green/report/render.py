@@ -65,8 +65,9 @@ def table_rows(entries: list[dict]) -> list[list[str]]:
     return rows
 
 
-#: Characters that Markdown or HTML (which Markdown passes through) give a meaning to.
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
+#: Characters that make Markdown or HTML (which Markdown passes through) of text: tags, links, code, table cells.
+#: Emphasis (* _) is left alone: it cannot run or link anything, and escaping it would garble metric names.
+_MD_SPECIAL = re.compile(r"([\\`\[\]<>|&])")
 
 
 def md_escape(text: object) -> str:
