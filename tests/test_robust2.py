@@ -442,3 +442,10 @@ def test_a_fifo_or_a_device_is_named_as_such(tmp_path):
     for path in (str(fifo), "/dev/zero"):
         with pytest.raises(GreenError, match="is not a regular file"):
             read_source(path)
+
+
+def test_a_recipe_key_given_twice_is_refused_with_its_line():
+    from green.recipe import parse_recipe
+
+    with pytest.raises(GreenError, match=r"x.yaml:5: key 'sparsity' is given twice"):
+        parse_recipe("name: x\nsteps:\n  - prune:\n      sparsity: 0.5\n      sparsity: 0.9\n", "x.yaml")
