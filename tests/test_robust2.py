@@ -449,3 +449,15 @@ def test_a_recipe_key_given_twice_is_refused_with_its_line():
 
     with pytest.raises(GreenError, match=r"x.yaml:5: key 'sparsity' is given twice"):
         parse_recipe("name: x\nsteps:\n  - prune:\n      sparsity: 0.5\n      sparsity: 0.9\n", "x.yaml")
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd", "sub/../../x"])
+def test_a_manifest_naming_a_file_outside_its_folder_is_refused(tmp_path, name):
+    from green.artifacts import MANIFEST_VERSION, Artifact
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "green-artifact.json").write_text(json.dumps(
+        {"manifest_version": MANIFEST_VERSION, "format": "onnx", "task": "text-classification", "step": "export",
+         "files": {"model": name}}))
+    with pytest.raises(GreenError, match="outside its folder"):
+        Artifact.load(tmp_path / "a")
