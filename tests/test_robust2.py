@@ -461,3 +461,14 @@ def test_a_manifest_naming_a_file_outside_its_folder_is_refused(tmp_path, name):
          "files": {"model": name}}))
     with pytest.raises(GreenError, match="outside its folder"):
         Artifact.load(tmp_path / "a")
+
+
+def test_duplicate_rows_leaking_into_test_are_warned_about(tmp_path, caplog):
+    from green.tasks import DataSpec, get_task
+
+    p = tmp_path / "dup.jsonl"
+    p.write_text("".join(json.dumps({"text": "the same text", "summary": "same"}) + "\n" for _ in range(60))
+                 + "".join(json.dumps({"text": f"text {i}", "summary": f"s {i}"}) + "\n" for i in range(60)))
+    with caplog.at_level("WARNING"):
+        get_task("summarization").load_data(DataSpec(str(p), {}, 42))
+    assert any("test rows have the same text as a train row" in r.getMessage() for r in caplog.records)

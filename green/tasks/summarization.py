@@ -29,7 +29,7 @@ from green.embedded import packaged_file
 from green.errors import GreenError
 from green.tasks.base import DataSpec, Split, Task, TaskData, register_task
 from green.tasks.rouge import MAX_ROUGE_WORDS, lead, median_words, rouge
-from green.tasks.rows import file_digest, is_missing, read_hub, read_source, require_columns
+from green.tasks.rows import file_digest, is_missing, read_hub, read_source, require_columns, warn_leaks
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +158,7 @@ class Summarization(Task):
         if len(test) == 0 or len(train) == 0:
             raise GreenError(f"dataset {source} is too small to split ({len(train) + len(val) + len(test)} rows)",
                              "provide at least 20 rows")
+        warn_leaks(train, test, source)
         return TaskData(train, val, test, source, fingerprint, spec.seed,
                         info={"columns": cols, "rows_skipped": skipped,
                               "lead_n": median_words(train.targets),
