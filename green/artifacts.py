@@ -169,9 +169,17 @@ class Artifact:
             payload["path"] = path
             if payload.get("parent") and not Path(payload["parent"]).is_absolute():
                 payload["parent"] = os.path.normpath(path.absolute() / payload["parent"])
+            for role, name in (payload.get("files") or {}).items():
+                # Model files live in the folder itself: a manifest naming ../../etc/passwd is not opened.
+                if Path(str(name)).is_absolute() or (role not in SUPPORT_ROLES and ".." in Path(str(name)).parts):
+                    raise GreenError(f"{path / MANIFEST} names {role} file {str(name)[:200]!r} outside its folder",
+                                     "remove that artifact folder and run its recipe again")
             return cls(**payload)
+        except RecursionError:
+            raise GreenError(f"{path / MANIFEST} is not a readable green manifest (nested too deeply)",
+                             "remove that artifact folder and run its recipe again") from None
         except (OSError, ValueError, TypeError, KeyError) as exc:
-            raise GreenError(f"{path / MANIFEST} is not a readable green manifest ({type(exc).__name__}: {exc})",
+            raise GreenError(f"{path / MANIFEST} is not a readable green manifest ({type(exc).__name__}: {str(exc)[:200]})",
                              "remove that artifact folder and run its recipe again") from None
 
     @staticmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import sys
@@ -13,6 +14,11 @@ import click
 from green import interrupts
 from green.errors import GreenError
 from green.workdir import DISK_ERRNOS, disk_error
+
+#: Bounds of `green measure`'s options: more windows or longer ones than any measurement needs,
+#: so a typo (1e9, --repeats 1000000) is refused at once rather than running for hours.
+MAX_REPEATS = 1000
+MAX_WINDOW_S = 600.0
 
 DEVICE = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                       help="Where to train and run; auto uses a CUDA GPU when torch sees one.")
@@ -85,6 +91,13 @@ def _workbench(workdir: str, device: str = "auto", country: str = "USA", region:
     return Workbench(workdir, device=device, country=country, region=region)
 
 
+def _echo(message: str, err: bool = False) -> None:
+    """click.echo of a line holding record, recipe or file strings: no escape sequences reach the terminal."""
+    from green.safetext import printable
+
+    click.echo(printable(message), err=err)
+
+
 def _print_records(records, only: set[str] | None = None, entries: list[dict] | None = None) -> None:
     """The compact results table at the terminal's width; ``only`` keeps these record files' rows."""
     from green.progress import stdout
@@ -116,7 +129,7 @@ def train(task_name, model, data, quick, seed, workdir, device, country, region,
                       seed=seed, task=task_name)
     _print_records([record])
     _print_reference(record)
-    click.echo(f"record: {record.file}")
+    _echo(f"record: {record.file}")
 
 
 def _print_reference(record) -> None:
@@ -125,8 +138,46 @@ def _print_reference(record) -> None:
     if not ref:
         return
     metric = record.task.primary_metric
-    click.echo(f"{metric} on {ref.get('rows')} test rows: baseline {record.primary_value:.4f}, "
+    _echo(f"{metric} on {ref.get('rows')} test rows: baseline {record.primary_value:.4f}, "
                f"reference {ref['name']} ({ref.get('description', '')}) {ref['metrics'].get(metric, float('nan')):.4f}")
+
+
+def _refuse_other_baseline(wb, **given) -> None:
+    """On a workdir with a baseline, --task/--model/--data/columns/--seed the user typed must be its own.
+
+    compress used to ignore them (even a --data path that does not exist) and compress the
+    baseline that was there; options left at their defaults are not compared.
+    """
+    from pathlib import Path
+
+    from click.core import ParameterSource
+
+    from green.workbench import _absolute_data
+
+    if not wb.has_baseline():
+        return
+    ctx = click.get_current_context()
+    options = {"task": "task_name", "model": "model", "data": "data", "text": "text_column",
+               "label": "label_column", "summary": "summary_column", "seed": "seed"}
+    typed = {k: v for k, v in given.items() if ctx.get_parameter_source(options[k]) in
+             (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
+    spec = wb._task_spec()
+
+    def same_model(m: str) -> bool:
+        ref = str(spec.get("model_ref") or "")
+        return m in (spec.get("model"), ref) or (Path(m).exists() and Path(ref).exists()
+                                                   and Path(m).resolve() == Path(ref).resolve())
+
+    checks = {"task": lambda v: v == spec.get("task"), "model": same_model,
+              "data": lambda v: _absolute_data(v) == spec.get("data"), "seed": lambda v: v == spec.get("seed")}
+    for key, value in typed.items():
+        ok = checks[key](value) if key in checks else value == (spec.get("columns") or {}).get(key)
+        if not ok:
+            flag = {"text": "--text-column", "label": "--label-column", "summary": "--summary-column"}.get(key, f"--{key}")
+            have = spec.get(key) if key in checks else (spec.get("columns") or {}).get(key)
+            raise GreenError(f"{wb.workdir} already has a baseline for {flag} {have} (its task.json), "
+                             f"not {flag} {value}",
+                             f"drop {flag} to compress that baseline, or pass another --workdir for a new one")
 
 
 @cli.command()
@@ -140,6 +191,8 @@ def compress(recipes, no_reuse, task_name, model, data, quick, seed, workdir, de
              **columns) -> None:
     """Apply RECIPE(s) to the baseline (trained first if WORKDIR has none) and evaluate each."""
     wb = _workbench(workdir, device, country, region)
+    _refuse_other_baseline(wb, task=task_name, model=model, data=data, text=text_column, label=label_column,
+                           summary=summary_column, seed=seed)
     for r in recipes:
         wb.plan(r, task=task_name)  # every recipe is validated and placed before any work starts
     done = []
@@ -152,7 +205,7 @@ def compress(recipes, no_reuse, task_name, model, data, quick, seed, workdir, de
     # Only what this run made (and its baseline); `green report` prints the whole table.
     _print_records(load_records(wb.records_dir), only={rec.file for rec in done})
     for rec in done:
-        click.echo(f"record: {rec.file}")
+        _echo(f"record: {rec.file}")
 
 
 @cli.command()
@@ -167,9 +220,9 @@ def report(workdir, device) -> None:
     entries, paths, notes = wb.report(None if device == "auto" else device)
     _print_records(load_records(wb.records_dir), entries=entries)
     for note in notes:
-        click.echo(f"note: {note}", err=True)
+        _echo(f"note: {note}", err=True)
     for name, path in paths.items():
-        click.echo(f"{name}: {path}")
+        _echo(f"{name}: {path}")
 
 
 @cli.command()
@@ -182,18 +235,19 @@ def evaluate(target, workdir, device, country, region) -> None:
     wb = _workbench(workdir, device, country, region)
     record = wb.evaluate(target)
     _print_records(load_records(wb.records_dir), only={record.file})
-    click.echo(f"record: {record.file}")
+    _echo(f"record: {record.file}")
 
 
 @cli.command()
 @click.argument("target")
 @click.option("--batch-size", "batch_sizes", type=click.IntRange(min=1), multiple=True,
               help="Batch size(s) to measure; repeatable. Default: 32 on CPU, 256 on GPU (grid: 1, 32[, 256]).")
-@click.option("--repeats", type=click.IntRange(min=1), default=None,
+@click.option("--repeats", type=click.IntRange(min=1, max=MAX_REPEATS), default=None,
               help="Energy windows per cell that must agree within 5% (default 3 CPU, 5 GPU); more run until they do.")
-@click.option("--max-repeats", type=click.IntRange(min=1), default=None,
+@click.option("--max-repeats", type=click.IntRange(min=1, max=MAX_REPEATS), default=None,
               help="Stop after this many windows per cell even if they do not agree (default 8 CPU, 10 GPU).")
-@click.option("--min-window-s", type=click.FloatRange(min=0.1), default=None, help="Shortest energy window (default 2 s).")
+@click.option("--min-window-s", type=click.FloatRange(min=0.1, max=MAX_WINDOW_S), default=None,
+              help=f"Shortest energy window (default 2 s, at most {MAX_WINDOW_S:g} s).")
 @click.option("--grid", is_flag=True, help="Measure a fixed batch x sequence-length grid instead of real lengths.")
 @click.option("--seq-len", "seq_lens", type=click.IntRange(min=2, max=512), multiple=True,
               help="Sequence lengths for --grid; repeatable (default 32, 64, 128).")
@@ -207,7 +261,14 @@ def measure(target, batch_sizes, repeats, max_repeats, min_window_s, grid, seq_l
 
     from green.progress import stdout
     from green.report import fmt as f
+    from green.safetext import markup
 
+    if min_window_s is not None and not math.isfinite(min_window_s):  # FloatRange lets NaN through
+        raise GreenError(f"--min-window-s {min_window_s} is not a number of seconds",
+                         f"pass 0.1 to {MAX_WINDOW_S:g} seconds")
+    if repeats is not None and max_repeats is not None and max_repeats < repeats:
+        raise GreenError(f"--max-repeats {max_repeats} is below --repeats {repeats}",
+                         "pass a --max-repeats at least as large as --repeats, or drop one of them")
     if seq_lens and not grid:
         raise GreenError("--seq-len applies only to --grid (real lengths are measured otherwise)",
                          "add --grid to measure a batch x sequence-length grid, or drop --seq-len")
@@ -216,29 +277,29 @@ def measure(target, batch_sizes, repeats, max_repeats, min_window_s, grid, seq_l
                      (list(seq_lens) or [32, 64, 128]) if grid else None, pair=pair, max_repeats=max_repeats)
     table = Table("batch", "seq len", "mJ/inference", "spread", "dynamic mJ", "seq/s", "CPU ms/inf", "Wh/M", "gCO2e/M",
                   "GFLOP/inf", "source", "flags",
-                  title=f"{rec.recipe} on {rec.device.name} (idle {rec.energy['idle']['watts'] or 0:.1f} W)")
+                  title=markup(f"{rec.recipe} on {rec.device.name} (idle {rec.energy['idle']['watts'] or 0:.1f} W)"))
     for c in rec.cells or []:
         eff = c.get("efficiency") or {}
-        table.add_row(str(c["batch_size"]), str(c["seq_len"]),
+        table.add_row(*map(markup, (str(c["batch_size"]), str(c["seq_len"]),
                       ("~" if c["estimate"] else "") + f(c["per_inference_j"] and c["per_inference_j"] * 1e3, ".3g"),
                       f(c["spread"], ".1%"), f(c["dynamic_per_inference_j"] and c["dynamic_per_inference_j"] * 1e3, ".3g"),
                       f(c["throughput_per_s"], ".0f"),
                       f(c.get("cpu_s_per_inference") and c["cpu_s_per_inference"] * 1e3, ".3g"),
                       f(c["wh_per_million"], ".3g"), f(c["gco2e_per_million"], ".3g"),
                       f(eff.get("flops_per_inference") and eff["flops_per_inference"] / 1e9, ".3g"),
-                      c["source"], "; ".join(c["flags"]) or "-")
+                      c["source"], "; ".join(c["flags"]) or "-")))
     stdout.print(table)
     for c in rec.cells or []:
         p = c.get("paired")
         if p:
             lo, hi = p["energy_ratio_range"] or (None, None)
-            click.echo(f"batch {c['batch_size']}, length {c['seq_len']}: {rec.recipe} vs {p['reference']} over "
+            _echo(f"batch {c['batch_size']}, length {c['seq_len']}: {rec.recipe} vs {p['reference']} over "
                        f"{p['rounds']} alternating rounds: energy {f(p['energy_ratio'], '.3f')}x "
                        f"[{f(lo, '.3f')}-{f(hi, '.3f')}], throughput {f(p['throughput_ratio'], '.2f')}x, "
                        f"CPU-s {f(p['cpu_seconds_ratio'], '.3f')}x; "
                        f"{'settled' if p['converged'] else 'not settled' if p['converged'] is False else 'one round'}"
                        f"{', contended' if p['contended'] else ''}")
-    click.echo(f"record: {rec.file}")
+    _echo(f"record: {rec.file}")
 
 
 @cli.command()
@@ -249,14 +310,14 @@ def doctor(workdir, clean) -> None:
     wb = _workbench(workdir)
     findings, removed, holder = wb.doctor(clean=clean)
     if holder:
-        click.echo(f"note: {holder} is writing to this workdir; its run in progress looks unfinished", err=True)
+        _echo(f"note: {holder} is writing to this workdir; its run in progress looks unfinished", err=True)
     for f in findings:
         state = "removed" if f in removed else "removable" if f.removable else "left alone"
-        click.echo(f"{f.kind}: {f.path.relative_to(wb.workdir)} ({f.size_bytes / 1e6:.1f} MB): {f.detail} [{state}]")
+        _echo(f"{f.kind}: {f.path.relative_to(wb.workdir)} ({f.size_bytes / 1e6:.1f} MB): {f.detail} [{state}]")
     leftovers = [f for f in findings if f.removable]
     size = sum(f.size_bytes for f in leftovers) / 1e6
     if not findings:
-        click.echo(f"{wb.workdir}: nothing to report")
+        _echo(f"{wb.workdir}: nothing to report")
     elif clean:
         click.echo(f"removed {len(removed)} item(s), {size:.1f} MB")
     elif leftovers:
@@ -340,7 +401,7 @@ def main() -> None:
     try:
         cli.main(standalone_mode=False)
     except GreenError as exc:
-        click.echo(f"green: error: {exc}", err=True)
+        _echo(f"green: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         # Exit 128 + the signal's number, as a shell reports it: 143 for SIGTERM, so a
@@ -355,7 +416,7 @@ def main() -> None:
         sys.exit(2)
     except click.ClickException as exc:
         hint = f"; see `{exc.ctx.command_path} --help`" if getattr(exc, "ctx", None) else ""
-        click.echo(f"green: error: {exc.format_message()}{hint}".replace("\n", " "), err=True)
+        _echo(f"green: error: {exc.format_message()}{hint}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("green: interrupted; the workdir keeps what finished", err=True)

@@ -12,16 +12,66 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from green.artifacts import MANIFEST, Artifact
 from green.errors import GreenError
 from green.records import read_record
-from green.runs import run_problem, step_dirs
+from green.runs import STEP_DIR, run_problem, step_dirs
 
 #: Temp files of atomic_write_json (``.NAME.XXXXXXXX.tmp``) and of the writability probe.
 _TEMP_FILE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$|^\.green-probe-.+$")
+#: A run folder's name: ``<14-digit stamp>-<recipe slug>-<6 hex>``, as new_record_id makes it.
+RUN_ID = re.compile(r"^\d{14}-[0-9A-Za-z_.-]{1,64}-[0-9a-f]{6}$")
+#: ``.tmp-baseline-<8 hex>``, as Workbench._train makes it.
+_TMP_BASELINE = re.compile(r"^\.tmp-baseline-[0-9a-f]{8}$")
+#: Temp files younger than this may belong to a write in progress (a report holds no lock).
+FRESH_TEMP_S = 600
+
+
+def workdir_problem(workdir: Path) -> str | None:
+    """Why ``workdir`` is not a green workdir, or None when it is one.
+
+    A workdir is what green made: a ``task.json`` file, a ``records/`` folder, or a
+    ``baseline/`` with green's manifest. The file-system root and the home folder never are.
+    """
+    workdir = Path(workdir)
+    if not workdir.is_dir():
+        return "no such folder"
+    resolved = workdir.resolve()
+    if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
+        return "it is the file-system root or the home folder"
+    if (workdir / "task.json").is_file() or (workdir / "records").is_dir() \
+            or (workdir / "baseline" / MANIFEST).is_file():
+        return None
+    # A first training killed with kill -9 leaves only its temp folder: still ours to clean.
+    if any(p.is_dir() and _TMP_BASELINE.match(p.name) for p in workdir.glob(".tmp-baseline-*")):
+        return None
+    return "it has no task.json, records/ or baseline/" + MANIFEST
+
+
+def _green_run(run: Path) -> bool:
+    """A folder green's compress made: its name, and nothing inside but steps, recipe.json and temp files."""
+    if not RUN_ID.match(run.name) or run.is_symlink():
+        return False
+    try:
+        entries = list(run.iterdir())
+    except OSError:
+        return False
+    return all((p.is_dir() and not p.is_symlink() and STEP_DIR.match(p.name)) or p.name == "recipe.json"
+               or (p.is_file() and _TEMP_FILE.match(p.name)) for p in entries)
+
+
+def _green_folders(workdir: Path) -> list[Path]:
+    """The folders green writes files into: where its atomic writes can leave temp files."""
+    folders = [workdir, workdir / "records", workdir / "report", workdir / "baseline"]
+    runs = workdir / "runs"
+    for run in sorted(runs.iterdir()) if runs.is_dir() and not runs.is_symlink() else []:
+        if run.is_dir() and _green_run(run):
+            folders += [run, *step_dirs(run)]
+    return [f for f in folders if f.is_dir() and not f.is_symlink()]
 
 
 @dataclass
@@ -33,23 +83,41 @@ class Finding:
     removable: bool
 
 
+def check_workdir(workdir: Path) -> None:
+    """Refuse, in one line, a folder that is not a green workdir."""
+    problem = workdir_problem(workdir)
+    if problem:
+        raise GreenError(f"{workdir} is not a green workdir ({problem}); doctor looks only in green workdirs",
+                         "pass the --workdir that `green compress` made")
+
+
 def diagnose(workdir: Path) -> list[Finding]:
     """Every leftover and unreadable file in ``workdir``, removable ones first."""
     workdir = Path(workdir)
+    check_workdir(workdir)
     found: list[Finding] = []
     for tmp in sorted(workdir.glob(".tmp-baseline-*")):
-        found.append(Finding("temporary folder", tmp, _size(tmp), "baseline training that did not finish", True))
+        if tmp.is_dir() and not tmp.is_symlink() and _TMP_BASELINE.match(tmp.name):
+            found.append(Finding("temporary folder", tmp, _size(tmp), "baseline training that did not finish", True))
     runs = workdir / "runs"
-    for run in sorted(runs.iterdir()) if runs.is_dir() else []:
-        if run.is_dir():
+    for run in sorted(runs.iterdir()) if runs.is_dir() and not runs.is_symlink() else []:
+        if run.is_dir() and _green_run(run):
             problem = run_problem(run)
             if problem:
                 found.append(Finding("orphan run", run, _size(run), problem, True))
             else:
                 found += _manifest_problems(step_dirs(run))
-    for path in sorted(p for p in workdir.rglob(".*") if p.is_file() and _TEMP_FILE.match(p.name)):
-        if not any(f.removable and path.is_relative_to(f.path) for f in found):
-            found.append(Finding("temporary file", path, _size(path), "write that did not finish", True))
+    now = time.time()
+    for folder in _green_folders(workdir):
+        for path in sorted(p for p in folder.iterdir() if _TEMP_FILE.match(p.name) and p.is_file()
+                           and not p.is_symlink()):
+            if any(f.removable and path.is_relative_to(f.path) for f in found):
+                continue
+            if now - path.lstat().st_mtime < FRESH_TEMP_S:
+                found.append(Finding("temporary file", path, _size(path),
+                                     f"written under {FRESH_TEMP_S // 60} minutes ago: a write may be under way", False))
+            else:
+                found.append(Finding("temporary file", path, _size(path), "write that did not finish", True))
     baseline = workdir / "baseline"
     if baseline.is_dir():
         found += _manifest_problems([baseline])

@@ -56,7 +56,7 @@ def check_batch_memory(model_dir: Path, device: str, batch_sizes: list[int], len
     try:
         config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
         config = config if isinstance(config, dict) else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         config = {}
     free = free_memory_bytes(device)
     if free is None:

@@ -63,7 +63,7 @@ def check_model_dir(path: Path, given: str) -> None:
     for name in ("config.json", "tokenizer_config.json"):
         try:
             cfg = json.loads((path / name).read_text(encoding="utf-8")) if (path / name).is_file() else {}
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise GreenError(f"--model {given}: {name} is unreadable ({type(exc).__name__})",
                              "save the model again with save_pretrained()") from None
         if not isinstance(cfg, dict):

@@ -141,9 +141,12 @@ def parse_recipe(text: str, origin: str) -> Recipe:
         if nodes > MAX_RECIPE_NODES:
             raise GreenError(f"{origin}: recipe expands to more than {MAX_RECIPE_NODES:,} YAML nodes (aliases)",
                              "write the recipe out without nested aliases")
+        _refuse_duplicate_keys(root, origin)
         raw = yaml.safe_load(text)
     except RecursionError:
         raise GreenError(f"{origin}: recipe is nested too deeply", "a recipe is a flat list of steps") from None
+    except ValueError as exc:  # an integer past Python's digit limit
+        raise GreenError(f"{origin}: {str(exc).split(';')[0][:120]}", "write numbers with fewer digits") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
@@ -194,6 +197,27 @@ def parse_recipe(text: str, origin: str) -> Recipe:
         raise fail(("evaluate", "runtime"), f"{declared} cannot run what the last step "
                    f"({recipe.steps[-1].name}) gives ({recipe.output_format})", f"use runtime: {natural}, or leave it out")
     return recipe
+
+
+def _refuse_duplicate_keys(root: Any, origin: str) -> None:
+    """A key given twice in one mapping: YAML keeps the last silently, so the first setting is lost."""
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            keys: set = set()
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode):
+                    if k.value in keys:
+                        raise GreenError(f"{origin}:{k.start_mark.line + 1}: key {k.value!r} is given twice",
+                                         "keep one of them")
+                    keys.add(k.value)
+                stack += [k, v]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
 
 
 def _expanded_size(node: Any, memo: dict | None = None, depth: int = 0) -> int:

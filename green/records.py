@@ -346,20 +346,60 @@ def write_record(records_dir: Path, record: Record) -> Path:
 def read_record(path: Path) -> Record:
     """One record file, upgraded from older versions; raises ValueError when it is not one."""
     try:
-        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+        payload = json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_no_constant)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"unreadable ({type(exc).__name__})") from None
+    except RecursionError:
+        raise ValueError("unreadable (nested too deeply)") from None
+    except ValueError as exc:  # NaN/Infinity, or an integer past Python's digit limit
+        raise ValueError(f"unreadable ({str(exc).split(':')[0][:80]})") from None
     if not isinstance(payload, dict):
         raise ValueError("not a JSON object")
     payload.pop("_file", None)
+    problem = _number_problem(payload)
+    if problem:
+        raise ValueError(problem)
     try:
         record = Record.model_validate(_upgrade(payload))
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "record"
         raise ValueError(f"{where}: {err['msg']}") from None
     record.file = str(path)
     return record
+
+
+#: No figure green writes comes near this; a larger one (1e308) overflows the report's arithmetic.
+MAX_FIGURE = 1e18
+#: Figures that cannot be negative: a record holding one below zero was hand-edited or broken.
+_NON_NEGATIVE = {"energy_per_inference_j", "run_energy_j", "energy_ratio", "energy_ratio_range", "per_inference_j",
+                 "per_inference_j_repeats", "throughput_per_s", "size_mb", "gco2e_per_million", "wh_per_million"}
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number green writes")
+
+
+def _number_problem(payload: dict) -> str | None:
+    """The first figure out of range (over MAX_FIGURE, or a negative energy, ratio or size), or None.
+
+    Iterative, so a payload nested as deep as the JSON parser allows cannot overflow the stack.
+    """
+    stack: list[tuple[str, object]] = [("", payload)]
+    while stack:
+        key, value = stack.pop()
+        if isinstance(value, dict):
+            stack += [(str(k), v) for k, v in value.items()]
+        elif isinstance(value, list):
+            stack += [(key, v) for v in value]
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            if abs(value) > MAX_FIGURE:
+                return f"{key or 'a number'}: {value:.3g} is out of range"
+            if value < 0 and key in _NON_NEGATIVE:
+                return f"{key}: {value:.3g} is negative"
+    return None
 
 
 def load_records(records_dir: Path, notes: list[str] | None = None) -> list[Record]:

@@ -28,7 +28,7 @@ def run_recipe(run: Path) -> dict | None:
     """The recipe a run folder recorded, or None."""
     try:
         recipe = json.loads((Path(run) / "recipe.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return recipe if isinstance(recipe, dict) and isinstance(recipe.get("name"), str) else None
 

@@ -15,6 +15,10 @@ from green.errors import GreenError
 from green.limits import MAX_SEED
 
 
+#: The longest input length task.json may ask for (more than any BERT/BART-class model's positions).
+MAX_TASK_LENGTH = 16_384
+
+
 class TaskFile(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -26,6 +30,8 @@ class TaskFile(BaseModel):
     seed: int = Field(default=42, ge=0, le=MAX_SEED)
     budget: str | None = None
     max_test_rows: int | None = Field(default=None, ge=1)
+    #: Tokens per input; bounded like a model's positions (a string or -5 once failed deep inside measure).
+    max_length: int | None = Field(default=None, ge=2, le=MAX_TASK_LENGTH, strict=True)
     quick: bool = False
     fingerprint: str | None = None
 
@@ -35,7 +41,7 @@ def read_task_file(path: Path) -> dict:
     fix = "restore it, or train a new baseline in another --workdir"
     try:
         spec = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise GreenError(f"{path} is unreadable ({type(exc).__name__})", fix) from None
     if not isinstance(spec, dict):
         raise GreenError(f"{path} is not a JSON object", fix)

@@ -345,6 +345,11 @@ class Workbench:
         else:
             found = find_run(self.runs_dir, target)
         if found:
+            if self.task_file.is_file() and found[0].task != self._task_spec()["task"]:
+                # A summarizer measured for a classification workdir ran for a minute, then a KeyError.
+                raise GreenError(f"{found[0].path} is a {found[0].task} artifact; {self.workdir} is a "
+                                 f"{self._task_spec()['task']} workdir",
+                                 "pass that artifact's own --workdir, or an artifact of this workdir")
             # A looping parent chain or a deleted model file fails now, not after the meters started.
             found[0].lineage()
             for role in found[0].model_files:
@@ -430,8 +435,9 @@ class Workbench:
         if not self.records_dir.is_dir() or not any(self.records_dir.glob("*.json")):
             raise GreenError(f"no records in {self.workdir}", "run `green compress --recipe int8` first, or pass --workdir")
         check_writable(self.report_dir if self.report_dir.is_dir() else self.workdir)
+        task = self._task_spec()["task"] if self.task_file.is_file() else None
         with disk_errors(self.report_dir):
-            return build_report(self.records_dir, self.report_dir, device_kind)
+            return build_report(self.records_dir, self.report_dir, device_kind, task=task)
 
     def doctor(self, clean: bool = False):
         """Leftovers of interrupted commands and unreadable files; with ``clean``, remove the leftovers.
@@ -440,11 +446,12 @@ class Workbench:
         workdir right now (its run in progress looks unfinished), or None. Cleaning takes
         the workdir's lock, so it refuses while another command writes.
         """
-        from green.doctor import clean as remove, diagnose
+        from green.doctor import check_workdir, clean as remove, diagnose
         from green.workdir import lock_holder
 
         if not self.workdir.is_dir():
             raise GreenError(f"no workdir at {self.workdir}", "pass --workdir")
+        check_workdir(self.workdir)  # before the lock: it would write .lock into any folder
         if not clean:
             return diagnose(self.workdir), [], lock_holder(self.workdir)
         with self.writing("doctor --clean"):

@@ -195,6 +195,7 @@ def test_doctor_cleans_leftovers_and_nothing_else(tmp_path):
     (w / "records").mkdir(parents=True)
     (w / "records" / "good-looking.json").write_text('{"id": "x"}')  # not a valid record: listed, kept
     (w / "records" / ".a.json.k3j4h5g6.tmp").write_text("{")  # an atomic write killed halfway
+    os.utime(w / "records" / ".a.json.k3j4h5g6.tmp", (time.time() - 3600,) * 2)  # long ago: not a live write
     (w / "records" / "notes.tmp").write_text("the user's")  # not ours: not listed
     (w / "runs" / "20260101000000-int8-abcdef" / "01-export").mkdir(parents=True)
     (w / "runs" / "20260101000000-int8-abcdef" / "01-export" / "model.onnx").write_bytes(b"\0" * 2000)

@@ -64,7 +64,7 @@ def chart_svg(entries: list[dict], records: dict[str, Record], fraction: bool) -
     xs += [v * 1e3 for e in points for v in (view.x_range(e) or []) if v]
     ax = _Axes(view.energy_limits(xs), view.quality_limits([e["quality"] for e in points], fraction))
     return (f"<svg id='pareto' viewBox='0 0 {W} {H}' width='{W}' height='{H}' role='img' "
-            f"aria-label='{esc(metric)} against energy per {view.unit(entries)}, log scale'>"
+            f"aria-label='{esc(metric)} against energy per {esc(view.unit(entries))}, log scale'>"
             + _axes_svg(ax, metric, view.unit(entries)) + _frontier_svg(ax, points) + _spread_svg(ax, points)
             + _points_svg(ax, points, records, fraction) + "</svg>")
 
@@ -82,7 +82,7 @@ def _axes_svg(ax: _Axes, metric: str, unit: str = "inference") -> str:
                    f"<text class='tick y-tick' x='{x0 - 6}' y='{y + 4:.1f}' text-anchor='end'>{t:.4g}</text>")
     out.append(f"<rect class='frame' x='{x0}' y='{y0}' width='{x1 - x0}' height='{y1 - y0}'/>"
                f"<text class='axis-title' x='{(x0 + x1) / 2}' y='{H - 14}' text-anchor='middle'>"
-               f"total energy per {unit} (mJ, log scale)</text>"
+               f"total energy per {esc(unit)} (mJ, log scale)</text>"
                f"<text class='axis-title' transform='translate(16 {(y0 + y1) / 2}) rotate(-90)' "
                f"text-anchor='middle'>test {esc(metric)}</text></g>")
     return "".join(out)
@@ -298,7 +298,7 @@ def page(entries: list[dict], records: list[Record], notes: list[str] | None = N
         "<header><h1>green report</h1>"
         f"<p class='caption' id='caption'>{esc(view.caption(entries, by_file))}</p></header>"
         "<main>"
-        f"<section id='chart-section'><h2>{esc(metric)} against energy per {view.unit(entries)}</h2>"
+        f"<section id='chart-section'><h2>{esc(metric)} against energy per {esc(view.unit(entries))}</h2>"
         "<p class='hint'>Hover over or tab to a point for its figures.</p>"
         f"<div id='chart'>{chart_svg(entries, by_file, fraction)}"
         "<div id='tooltip' role='tooltip' hidden></div></div>"

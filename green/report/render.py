@@ -12,6 +12,7 @@ page is :mod:`green.report.html`; the terminal table :mod:`green.report.terminal
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -64,20 +65,40 @@ def table_rows(entries: list[dict]) -> list[list[str]]:
     return rows
 
 
+#: Characters that make Markdown or HTML (which Markdown passes through) of text: tags, links, code, table cells.
+#: Emphasis (* _) is left alone: it cannot run or link anything, and escaping it would garble metric names.
+_MD_SPECIAL = re.compile(r"([\\`\[\]<>|&])")
+
+
+def md_escape(text: object) -> str:
+    """Record-provided text as literal Markdown: special characters backslash-escaped, on one line.
+
+    Records are written to be shared; a recipe name like ``<img onerror=...>`` or ``[x](javascript:)``
+    must read as itself in a viewer that renders results.md, not run or link.
+    """
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def _md_row(row: list[str]) -> list[str]:
+    label, *rest = row
+    star = label.endswith(" *")
+    return [md_escape(label[:-2] if star else label) + (" *" if star else ""), *map(md_escape, rest)]
+
+
 def write_markdown(entries: list[dict], path: Path, notes: list[str] | None = None,
                    records: list[Record] | None = None) -> None:
-    head = headers(entries)
+    head = [md_escape(h) for h in headers(entries)]
     by_file = view.records_by_file(records or [])
-    lines = ["# green results", "", view.caption(entries, by_file), "",
+    lines = ["# green results", "", md_escape(view.caption(entries, by_file)), "",
              f"Energy per {view.unit(entries)} is total energy (what you pay for) at each record's throughput batch size; "
              "`*` marks the Pareto frontier per device; `~` marks an estimate (its source says which model). "
              f"Payback = the recipe run's energy / energy saved per {view.unit(entries)} versus the baseline on the same device.",
              "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r) + " |" for r in table_rows(entries)]
+    lines += ["| " + " | ".join(_md_row(r)) + " |" for r in table_rows(entries)]
     all_notes = view.energy_notes(entries, by_file) + list(notes or [])
     if all_notes:
-        lines += ["", "Notes:", *[f"* {n}" for n in all_notes]]
+        lines += ["", "Notes:", *[f"* {md_escape(n)}" for n in all_notes]]
     _atomic_write_text(path, "\n".join(lines) + "\n")
 
 
@@ -206,14 +227,30 @@ def _atomic_write_text(path: Path, text: str) -> None:
     _atomic_write_bytes(path, lambda f: f.write(text.encode("utf-8")))
 
 
-def build_report(records_dir: Path, report_dir: Path,
-                 device_kind: str | None = None) -> tuple[list[dict], dict[str, Path], list[str]]:
+def _one_task(records: list[Record], task: str | None, notes: list[str]) -> list[Record]:
+    """The records of one task: a ROUGE-L shown under accuracy compares nothing."""
+    from collections import Counter
+
+    names = Counter(r.task.name for r in records)
+    if len(names) <= 1 and (task is None or task in names or not names):
+        return records
+    keep = task if task is not None else names.most_common(1)[0][0]
+    for r in records:
+        if r.task.name != keep:
+            notes.append(f"skipped {Path(r.file).name if r.file else r.id}: a {r.task.name} record, "
+                         f"this report is for {keep}")
+    return [r for r in records if r.task.name == keep]
+
+
+def build_report(records_dir: Path, report_dir: Path, device_kind: str | None = None,
+                 task: str | None = None) -> tuple[list[dict], dict[str, Path], list[str]]:
     """Write the report files; returns the entries, where each file went, and notes on skipped records.
 
     ``device_kind`` (``cpu`` or ``cuda``) keeps only the records of that kind; None keeps all.
+    ``task`` (the workdir's) keeps only that task's records; None keeps the most common task's.
     """
     notes: list[str] = []
-    records = load_records(records_dir, notes)
+    records = _one_task(load_records(records_dir, notes), task, notes)
     if device_kind is not None:
         kinds = sorted({r.device.kind for r in records})
         records = [r for r in records if r.device.kind == device_kind]

@@ -20,6 +20,7 @@ from rich.text import Text
 from green.records import Record
 from green.report import view
 from green.report.summary import BASELINE
+from green.safetext import markup, printable
 
 
 @dataclass(frozen=True)
@@ -66,14 +67,14 @@ def columns(entries: list[dict], records: dict[str, Record]) -> tuple[list[Colum
 
 
 def _table(cols: list[Column], entries: list[dict], title: str | None) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), title=title, title_justify="left",
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), title=title and markup(title), title_justify="left",
                   title_style="bold", show_edge=False)
     for c in cols:
         # Figures never wrap or shrink; only a very long recipe name folds onto a second line.
-        table.add_column(c.header, justify=c.justify, no_wrap=c.header != "recipe",
+        table.add_column(markup(c.header), justify=c.justify, no_wrap=c.header != "recipe",
                          overflow="fold", min_width=None if c.header == "recipe" else len(c.header))
     for e in entries:
-        table.add_row(*(c.cell(e) for c in cols))
+        table.add_row(*(markup(c.cell(e)) for c in cols))  # record strings: no markup, no escape sequences
     return table
 
 
@@ -128,4 +129,4 @@ def results(entries: list[dict], records: list[Record], width: int, only: set[st
     if only is not None:
         lines.append("rows: this run's recipes and their baseline; `green report` shows every recipe, "
                      "the chart and the HTML page")
-    return Group(table, *(Text(line, style="dim", overflow="fold") for line in lines))
+    return Group(table, *(Text(printable(line), style="dim", overflow="fold") for line in lines))

@@ -10,6 +10,7 @@ defensively: fields another version of green adds (``contended``, ``paired``,
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from green.records import Record
@@ -284,8 +285,12 @@ def frontier(entries: list[dict]) -> list[dict]:
 
 
 def plotted(entries: list[dict]) -> list[dict]:
-    """Entries that have both coordinates."""
-    return [e for e in entries if x_energy(e) and e.get("quality") is not None]
+    """Entries that have both coordinates, a positive finite energy (the axis is logarithmic) and a finite quality."""
+    return [e for e in entries if _finite(x_energy(e)) and x_energy(e) > 0 and _finite(e.get("quality"))]
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
 
 
 # -- caption and notes ---------------------------------------------------------------------------
@@ -389,11 +394,15 @@ def energy_notes(entries: list[dict], records: dict[str, Record]) -> list[str]:
     return notes
 
 
+_UNIT = re.compile(r"^[A-Za-z][A-Za-z -]{0,31}$")
+
+
 def unit(entries_or_entry) -> str:
     """What one inference is in the report's words: "summary" for generation, else "inference"."""
     e = entries_or_entry if isinstance(entries_or_entry, dict) else (entries_or_entry[0] if entries_or_entry else {})
     u = e.get("inference_unit")
-    return u if u and u != "sequence" else "inference"
+    # A record is shared and may be hand-edited: only a plain word is a unit (no markup reaches a page).
+    return u if isinstance(u, str) and _UNIT.match(u) and u != "sequence" else "inference"
 
 
 def plural(word: str) -> str:

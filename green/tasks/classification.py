@@ -17,7 +17,7 @@ import numpy as np
 from green.embedded import packaged_file
 from green.errors import GreenError
 from green.tasks.base import DataSpec, OutputTask, Split, TaskData, register_task
-from green.tasks.rows import file_digest, is_missing, read_csv, read_source, require_columns
+from green.tasks.rows import file_digest, is_missing, read_csv, read_source, require_columns, warn_leaks
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ class TextClassification(OutputTask):
                                             val_fraction, test_fraction)
         if len(test) == 0 or len(train) == 0:
             raise GreenError(f"dataset {source} is too small to split ({len(pairs)} rows)", "provide at least 20 rows")
+        warn_leaks(train, test, source)
         return TaskData(train, val, test, source, fingerprint, spec.seed,
                         info={"label_names": label_names, "columns": cols, "rows_skipped": skipped})
 

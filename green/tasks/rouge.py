@@ -12,6 +12,12 @@ import re
 import statistics
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+#: Texts are scored on their first this many words (and lead-N takes at most this many): ROUGE-L is a
+#: pure-Python LCS, quadratic in length, so two 10,000-word texts took minutes a row. A summary longer
+#: than this is not what green's models generate (their max_length is a few hundred tokens at most).
+MAX_ROUGE_WORDS = 512
+#: Above this many rows, scoring shows progress.
+_PROGRESS_ROWS = 200
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
@@ -25,19 +31,37 @@ def rouge(predictions: list[str], references: list[str]) -> dict[str, float]:
 
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
+    from green.progress import progress_bar
+
     scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
     sums = dict.fromkeys(ROUGE_TYPES, 0.0)
-    for pred, ref in zip(predictions, references):
-        scores = scorer.score(sentences_per_line(ref), sentences_per_line(pred))
-        for k in ROUGE_TYPES:
-            sums[k] += scores[k].fmeasure
+    long = any(len(t) > 20 * MAX_ROUGE_WORDS for t in (*predictions, *references))
+    with progress_bar() as bar:
+        task = bar.add_task("ROUGE", total=len(predictions)) if long or len(predictions) > _PROGRESS_ROWS else None
+        for pred, ref in zip(predictions, references):
+            scores = scorer.score(sentences_per_line(_cap(ref)), sentences_per_line(_cap(pred)))
+            for k in ROUGE_TYPES:
+                sums[k] += scores[k].fmeasure
+            if task is not None:
+                bar.update(task, advance=1)
     n = max(1, len(predictions))
     return {k: sums[k] / n for k in ROUGE_TYPES}
 
 
+def _cap(text: str) -> str:
+    """``text`` cut to its first MAX_ROUGE_WORDS words (line breaks kept: ROUGE-Lsum splits on them)."""
+    words = 0
+    for match in re.finditer(r"\S+", text):
+        words += 1
+        if words > MAX_ROUGE_WORDS:
+            return text[:match.start()]
+    return text
+
+
 def median_words(texts: list[str]) -> int:
-    """The median length of ``texts`` in words (at least 1): lead-N's N."""
-    return max(1, round(statistics.median(len(t.split()) for t in texts))) if texts else 1
+    """The median length of ``texts`` in words, between 1 and MAX_ROUGE_WORDS: lead-N's N."""
+    n = round(statistics.median(len(t.split()) for t in texts)) if texts else 1
+    return min(MAX_ROUGE_WORDS, max(1, n))
 
 
 def lead(text: str, n: int) -> str:

@@ -29,8 +29,8 @@ from green.embedded import packaged_file
 from green.errors import GreenError
 from green.generation_settings import GENERATION_KEYS, GenerationSettings
 from green.tasks.base import DataSpec, Split, Task, TaskData, register_task
-from green.tasks.rouge import lead, median_words, rouge
-from green.tasks.rows import file_digest, is_missing, read_hub, read_source, require_columns
+from green.tasks.rouge import MAX_ROUGE_WORDS, lead, median_words, rouge
+from green.tasks.rows import file_digest, is_missing, read_hub, read_source, require_columns, warn_leaks
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class Summarization(Task):
             path = embedded_pairs_path()
             try:
                 entries = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, RecursionError) as exc:
                 raise GreenError(f"{path} is unreadable ({type(exc).__name__})", f"reinstall {_EMBEDDED_DIST}") from None
             rows = list(entries.values()) if isinstance(entries, dict) else list(entries)
             cols = {"text": spec.columns.get("text") or "extract", "summary": spec.columns.get("summary") or "description"}
@@ -143,6 +143,7 @@ class Summarization(Task):
         if len(test) == 0 or len(train) == 0:
             raise GreenError(f"dataset {source} is too small to split ({len(train) + len(val) + len(test)} rows)",
                              "provide at least 20 rows")
+        warn_leaks(train, test, source)
         return TaskData(train, val, test, source, fingerprint, spec.seed,
                         info={"columns": cols, "rows_skipped": skipped,
                               "lead_n": median_words(train.targets),
@@ -158,11 +159,11 @@ class Summarization(Task):
         """The model itself when it is sequence-to-sequence; a BART warm-started from it when it is a BERT encoder."""
         from transformers import AutoConfig
 
-        from green.models import load_error, load_tokenizer
+        from green.models import SAFE_LOAD, load_error, load_tokenizer
         from green.tasks.warmstart import bart_from_bert, is_bert_encoder
 
         try:
-            config = AutoConfig.from_pretrained(model_ref)
+            config = AutoConfig.from_pretrained(model_ref, trust_remote_code=False)
         except (OSError, ValueError, KeyError) as exc:
             raise load_error(model_ref, exc) from None
         if is_bert_encoder(config):
@@ -172,7 +173,7 @@ class Summarization(Task):
             raise GreenError(f"model {model_ref!r} ({config.model_type}) is not a sequence-to-sequence model",
                              "summarize with a BART/T5/Pegasus model, a BERT encoder to warm-start, or --model embedded")
         try:
-            return self.model_class().from_pretrained(model_ref)
+            return self.model_class().from_pretrained(model_ref, **SAFE_LOAD)  # never a pickle beside a decoy
         except (OSError, ValueError, KeyError) as exc:
             raise load_error(model_ref, exc) from None
 
@@ -257,9 +258,10 @@ class Summarization(Task):
 
     def reference(self, data: TaskData, split: Split) -> dict | None:
         """Lead-N: the first N words of each text, N = the median summary length in the train split."""
-        n = int(data.info.get("lead_n") or median_words(data.train.targets))
+        n = min(MAX_ROUGE_WORDS, int(data.info.get("lead_n") or median_words(data.train.targets)))
         scores = rouge([lead(t, n) for t in split.inputs], list(split.targets))
-        return {"name": f"lead-{n}", "description": f"the first {n} words of the text (the median summary length)",
+        why = "the median summary length" + (f", at most {MAX_ROUGE_WORDS}" if n == MAX_ROUGE_WORDS else "")
+        return {"name": f"lead-{n}", "description": f"the first {n} words of the text ({why})",
                 "metrics": scores, "rows": len(split)}
 
     def inference_settings(self, artifact_dir, overrides: dict | None = None) -> dict:

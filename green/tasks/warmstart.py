@@ -95,10 +95,10 @@ def bart_from_bert(encoder_ref: str, tokenizer, decoder_layers: list[int] | None
     import torch
     from transformers import BartForConditionalGeneration, BertModel, GenerationConfig
 
-    from green.models import load_error
+    from green.models import SAFE_LOAD, load_error
 
-    try:
-        bert = BertModel.from_pretrained(encoder_ref, add_pooling_layer=False).eval()
+    try:  # SAFE_LOAD: a pytorch_model.bin beside some other *.safetensors is never unpickled
+        bert = BertModel.from_pretrained(encoder_ref, add_pooling_layer=False, **SAFE_LOAD).eval()
     except (OSError, ValueError, KeyError) as exc:
         raise load_error(encoder_ref, exc) from None
     n = bert.config.num_hidden_layers

@@ -20,6 +20,7 @@ import numpy as np
 
 from green import interrupts
 from green.batching import bucketed_batches
+from green.errors import GreenError
 from green.progress import progress_bar
 from green.tasks.base import Split, Task
 from green.budget import TrainBudget
@@ -143,7 +144,12 @@ def fit(
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 interrupts.check()
-                loss_sum += float(value.detach())
+                loss_value = float(value.detach())
+                if not math.isfinite(loss_value):  # every later batch would be NaN too, and the result reported as normal
+                    raise GreenError(f"{label}: the training loss became {loss_value} at step {step + 1}",
+                                     "check the step's numbers (a weight or temperature of inf or 0) "
+                                     "or lower its learning rate")
+                loss_sum += loss_value
                 n += 1
                 step += 1
                 bar.update(bar_task, advance=1,
