@@ -157,8 +157,8 @@ def _refuse_other_baseline(wb, **given) -> None:
     if not wb.has_baseline():
         return
     ctx = click.get_current_context()
-    options = {"task": "task_name", "model": "model", "data": "data", "text": "text_column",
-               "label": "label_column", "summary": "summary_column", "seed": "seed"}
+    options = {"task": "task_name", "model": "model", "data": "data", "seed": "seed",
+               **{role: f"column_{role}" for role, _ in _column_roles()}}
     typed = {k: v for k, v in given.items() if ctx.get_parameter_source(options[k]) in
              (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
     spec = wb._task_spec()
@@ -173,7 +173,7 @@ def _refuse_other_baseline(wb, **given) -> None:
     for key, value in typed.items():
         ok = checks[key](value) if key in checks else value == (spec.get("columns") or {}).get(key)
         if not ok:
-            flag = {"text": "--text-column", "label": "--label-column", "summary": "--summary-column"}.get(key, f"--{key}")
+            flag = f"--{key}" if key in checks else f"--{key}-column"
             have = spec.get(key) if key in checks else (spec.get("columns") or {}).get(key)
             raise GreenError(f"{wb.workdir} already has a baseline for {flag} {have} (its task.json), "
                              f"not {flag} {value}",
@@ -191,8 +191,8 @@ def compress(recipes, no_reuse, task_name, model, data, quick, seed, workdir, de
              **columns) -> None:
     """Apply RECIPE(s) to the baseline (trained first if WORKDIR has none) and evaluate each."""
     wb = _workbench(workdir, device, country, region)
-    _refuse_other_baseline(wb, task=task_name, model=model, data=data, text=text_column, label=label_column,
-                           summary=summary_column, seed=seed)
+    _refuse_other_baseline(wb, task=task_name, model=model, data=data, seed=seed,
+                           **{key[len("column_"):]: value for key, value in columns.items()})
     for r in recipes:
         wb.plan(r, task=task_name)  # every recipe is validated and placed before any work starts
     done = []
