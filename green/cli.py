@@ -347,18 +347,32 @@ def recipes() -> None:
 
 
 @recipes.command("list")
-def recipes_list() -> None:
-    """Built-in recipes with their descriptions."""
+@click.option("--task", "task_name", type=click.Choice(_task_names()), default=None,
+              help="Only the recipes that work on this task's models.")
+def recipes_list(task_name) -> None:
+    """Built-in recipes: the models they work on, where they run, and what they do."""
+    from green.progress import stdout
+    from green.recipe import recipe_summaries
+
+    rows = recipe_summaries(task_name)
+    stdout.print(_recipes_table(rows, stdout.width))
+
+
+def _recipes_table(rows: list[dict], width: int):
+    """One line per recipe at any width: the description is cut to what is left, never wrapped."""
     from rich.table import Table
 
-    from green.progress import stdout
-    from green.recipe import builtin_names, load_recipe
-
-    table = Table("name", "steps", "runs on", "description", title="built-in recipes")
-    for name in builtin_names():
-        r = load_recipe(name)
-        table.add_row(name, " -> ".join(s.name for s in r.steps), r.evaluate.device, r.description)
-    stdout.print(table)
+    short = {"onnxruntime": "ORT", "torch": "torch"}
+    table = Table(title="built-in recipes", caption="models: BERT-family encoders, BART-family encoder-decoders; "
+                  "ORT: ONNX Runtime", expand=False, pad_edge=False, box=None, show_edge=False)
+    table.add_column("name", no_wrap=True)
+    table.add_column("models", no_wrap=True)
+    table.add_column("device", no_wrap=True)
+    table.add_column("runtime", no_wrap=True)
+    table.add_column("what it does", no_wrap=True, overflow="ellipsis", max_width=max(12, width - 45))
+    for r in rows:
+        table.add_row(r["name"], r["models"], r["device"], short.get(r["runtime"], r["runtime"]), r["summary"])
+    return table
 
 
 @recipes.command("show")
@@ -367,9 +381,11 @@ def recipes_show(name) -> None:
     """Print recipe NAME (or a path) as validated YAML, defaults filled in."""
     import yaml
 
+    from green.progress import stdout
     from green.recipe import load_recipe
 
-    click.echo(yaml.safe_dump(load_recipe(name).to_dict(), sort_keys=False, width=100))
+    # PyYAML folds long strings at spaces within the width: valid YAML, never cut mid-word by the terminal.
+    click.echo(yaml.safe_dump(load_recipe(name).to_dict(), sort_keys=False, width=max(40, stdout.width - 2)))
 
 
 @cli.command()
@@ -390,6 +406,23 @@ def meters() -> None:
     kernels = ", ".join(x for x in (m.torch_cpu_capability and f"PyTorch CPU kernels {m.torch_cpu_capability}",
                                     m.onnxruntime and f"onnxruntime {m.onnxruntime}") if x)
     stdout.print(f"machine: {m.summary()}" + (f" ({kernels})" if kernels else ""), markup=False, highlight=False)
+
+
+#: One line each in `green --help`, short enough for 80 columns.
+SHORT_HELP = {
+    "train": "Fine-tune and evaluate the baseline.",
+    "compress": "Apply recipes to the baseline and evaluate each.",
+    "report": "Write the Pareto chart, tables and results files.",
+    "evaluate": "Evaluate an artifact again (adds a record).",
+    "measure": "Re-measure an artifact's energy (adds a record).",
+    "doctor": "Find (and clean) what interrupted commands left.",
+    "export": "Write a model folder to deploy, with its model card.",
+    "recipes": "List and show recipes.",
+    "meters": "Which energy counters this machine has.",
+}
+for _name, _short in SHORT_HELP.items():
+    if _name in cli.commands:
+        cli.commands[_name].short_help = _short
 
 
 def main() -> None:

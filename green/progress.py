@@ -8,6 +8,7 @@ terminal progress is reported as a line every 10 %. :func:`progress_bar` counts 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -19,9 +20,19 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
 
 from green import interrupts
 
-#: Progress and logs go to stderr; tables and results to stdout, wide enough to read in a log file.
+#: Progress and logs go to stderr; tables and results to stdout. Piped, stdout is as wide as COLUMNS
+#: says (a user who sets it means it), else wide enough to read in a log file.
 console = Console(stderr=True)
-stdout = Console(width=None if sys.stdout.isatty() else 160)
+
+
+def _piped_width() -> int | None:
+    if sys.stdout.isatty():
+        return None
+    columns = os.environ.get("COLUMNS", "")
+    return max(40, min(int(columns), 1000)) if columns.isdigit() else 160
+
+
+stdout = Console(width=_piped_width())
 
 log = logging.getLogger("green.progress")
 

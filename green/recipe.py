@@ -89,6 +89,30 @@ class Recipe(BaseModel):
         }
 
 
+def recipe_summaries(task: str | None = None) -> list[dict]:
+    """Each built-in recipe as ``recipes list`` shows it: name, model family, device, runtime, first sentence.
+
+    ``task`` keeps the recipes whose every step works on that task's models.
+    """
+    from green.compress import kind_problem
+    from green.tasks import TASKS, get_task
+
+    kinds = {"encoder": "BERT", "seq2seq": "BART"}
+    wanted = get_task(task).model_kind if task else None
+    rows = []
+    for name in builtin_names():
+        r = load_recipe(name)
+        steps = [(s.name, s.config) for s in r.steps]
+        fits = [k for k in sorted({t.model_kind for t in TASKS.values()}) if kind_problem(steps, k) is None]
+        if wanted is not None and wanted not in fits:
+            continue
+        summary = " ".join(r.description.split())
+        summary = summary.split(". ")[0].rstrip(".")
+        rows.append({"name": name, "models": "+".join(kinds.get(k, k) for k in fits) or "none",
+                     "device": r.evaluate.device, "runtime": r.runtime, "summary": summary})
+    return rows
+
+
 def builtin_names() -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in resources.files("green.recipes").iterdir() if p.name.endswith(".yaml"))
 

@@ -310,7 +310,7 @@ def page(entries: list[dict], records: list[Record], notes: list[str] | None = N
         f"<section id='sources'><h2>Energy sources</h2>{sources_table(entries)}</section>"
         "<section id='notes'><h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in all_notes) + "</ul></section>"
         "<p class='files'>Also in this folder: <code>pareto.png</code> (for slides), <code>results.md</code>, "
-        "<code>results.json</code>.</p></main>"
+        "<code>results.json</code>, <code>results.csv</code>.</p></main>"
     )
     return ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"

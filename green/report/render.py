@@ -102,6 +102,27 @@ def write_markdown(entries: list[dict], path: Path, notes: list[str] | None = No
     _atomic_write_text(path, "\n".join(lines) + "\n")
 
 
+#: results.csv's columns: one row per entry, SI units, for a spreadsheet or pandas.
+CSV_COLUMNS = ("recipe", "recipe_origin", "device", "task", "primary_metric", "quality", "quality_vs_baseline",
+               "energy_per_inference_j", "energy_source", "energy_estimate", "energy_spread", "energy_vs_baseline",
+               "ratio_basis", "comparable_energy_j", "payback_inferences", "run_energy_j", "size_mb",
+               "throughput_per_s", "latency_p50_ms", "pareto", "record")
+
+
+def write_csv(entries: list[dict], path: Path) -> None:
+    """results.csv: the entries' figures as plain columns (a ratio is target / baseline; energies in joules)."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for e in entries:
+        row = dict(e, latency_p50_ms=(e.get("latency_ms") or {}).get("p50"))
+        writer.writerow(["" if row.get(c) is None else row.get(c) for c in CSV_COLUMNS])
+    _atomic_write_text(path, out.getvalue())
+
+
 def plot_pareto(entries: list[dict], png: Path, records: list[Record] | None = None) -> dict:
     """The chart for slides: log energy across, the primary metric up, a caption saying what it covers.
 
@@ -262,11 +283,13 @@ def build_report(records_dir: Path, report_dir: Path, device_kind: str | None = 
     paths = {
         "results.json": report_dir / "results.json",
         "results.md": report_dir / "results.md",
+        "results.csv": report_dir / "results.csv",
         "pareto.png": report_dir / "pareto.png",
         "pareto.html": report_dir / "pareto.html",
     }
     atomic_write_json(paths["results.json"], entries)
     write_markdown(entries, paths["results.md"], notes, records)
+    write_csv(entries, paths["results.csv"])
     plot_pareto(entries, paths["pareto.png"], records)
     _atomic_write_text(paths["pareto.html"], html_page(entries, records, notes))
     return entries, paths, notes

@@ -162,7 +162,7 @@ def read_hub(name: str, config: str | None = None, split: str = "train") -> tupl
     except ImportError:
         raise GreenError(
             f"--data {name!r} is not a local file; loading a Hub dataset needs the 'datasets' package",
-            f"pip install datasets, or use the {offline_choices}",
+            f'pip install "green[hub]" (Hugging Face datasets), or use the {offline_choices}',
         ) from None
     try:
         ds = datasets.load_dataset(name, config, split=split)

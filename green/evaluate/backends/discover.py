@@ -44,6 +44,15 @@ def _nvml(nvml: Any | None) -> tuple[Any | None, str]:
         return None, str(exc)
 
 
+def _torch_sees_cuda() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except ImportError:
+        return False
+
+
 def survey(nvml: Any | None = None, rapl_root: Path = POWERCAP) -> list[BackendStatus]:
     """Every backend green knows, whether it works here, and if not, why not."""
     out = []
@@ -98,6 +107,12 @@ def build_meter(
 
     if device.startswith("cuda"):
         lib, why = _nvml(nvml)
+        if lib is None and not _torch_sees_cuda():
+            # Asked for a GPU that is not here: a CPU estimate would pass for a GPU figure.
+            from green.errors import GreenError
+
+            raise GreenError(f"no NVIDIA GPU to measure for device {device!r} ({why})",
+                             "measure with device cpu, or run on a machine with an NVIDIA GPU and its driver")
         counter = sampler = None
         if lib is not None:
             counter, why = _try(lambda: NvmlCounterBackend(lib))
