@@ -384,8 +384,9 @@ def recipes_show(name) -> None:
     from green.progress import stdout
     from green.recipe import load_recipe
 
-    # PyYAML folds long strings at spaces within the width: valid YAML, never cut mid-word by the terminal.
-    click.echo(yaml.safe_dump(load_recipe(name).to_dict(), sort_keys=False, width=max(40, stdout.width - 2)))
+    # PyYAML folds long strings at the first space past its width: valid YAML, never cut mid-word by the
+    # terminal (the margin is for the word that crosses it).
+    click.echo(yaml.safe_dump(load_recipe(name).to_dict(), sort_keys=False, width=max(40, stdout.width - 20)))
 
 
 @cli.command()
