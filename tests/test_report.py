@@ -265,7 +265,7 @@ def test_report_files_are_0644_whatever_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert {name: oct(p.stat().st_mode & 0o777) for name, p in paths.items()} == {
-        name: "0o644" for name in ("results.json", "results.md", "pareto.png", "pareto.html")}
+        name: "0o644" for name in ("results.json", "results.md", "results.csv", "pareto.png", "pareto.html")}
     assert not list((tmp_path / "report").glob(".*.tmp"))
 
 

@@ -95,7 +95,7 @@ def test_chart_points_frontier_baseline_and_estimates(cpu_page):
     # Estimates are hollow (white fill) and labelled with ~.
     markers = dom.find("circle", "marker") + dom.find("path", "marker")
     assert len(markers) == 5 and {m["fill"] for m in markers} == {"#ffffff"}
-    assert "~int8" in dom.text["pareto"] and "total energy per inference (mJ, log scale)" in dom.text["pareto"]
+    assert "~int8" in dom.text["pareto"] and "total energy per inference (mJ, log scale) \u2190 lower is better" in dom.text["pareto"]
     # Log axis: plain tick labels at round values, evenly spaced by ratio.
     ticks = [a for t, a in dom.elements if t == "text" and "x-tick" in a.get("class", "")]
     assert len(ticks) >= 3
@@ -108,7 +108,7 @@ def test_tooltips_tell_the_whole_story(cpu_page):
         "int8 \u2014 on the frontier",
         "accuracy: 0.7838 (\u22120.03 points vs baseline)",
         "energy per inference: ~126 mJ (codecarbon-estimate, an estimate)",
-        "spread over repeats: 4% (123 to 129 mJ)",
+        "spread over repeats: 4% (123 mJ to 129 mJ)",
         "vs baseline: 0.54x (separate records)",
         "payback: after 1.5k inferences",
         "run energy: 159 J (codecarbon-estimate)",
@@ -275,3 +275,102 @@ def test_report_page_in_headless_chromium(tmp_path):
         for name in ("pareto-html.png", "hover.png"):
             shutil.copy(tmp_path / name, Path(keep) / name)
         shutil.copy(paths["pareto.png"], Path(keep) / "pareto.png")
+
+
+def _summary_records() -> list:
+    """A summarizer's records: five metrics, joules per summary, int8 measured in rounds with the baseline."""
+    metrics = lambda r: {"rougeL": r, "rouge1": r + 0.05, "rouge2": r - 0.05, "rougeLsum": r, "gen_words": 9.5}  # noqa: E731
+    task = {"name": "summarization", "primary_metric": "rougeL", "higher_is_better": True, "inference_unit": "summary"}
+    base = record("baseline", 0.182, 2600.0, 9000.0, "2026-01-01T00:00:00", file="/w/b.json", task=task,
+                  metrics=metrics(0.182))
+    int8 = record("int8", 0.183, 900.0, 800.0, "2026-01-01T00:01:00", file="/w/i.json", task=task, metrics=metrics(0.183),
+                  paired={"reference": "baseline", "rounds": 5, "energy_ratio": 0.30, "energy_ratio_range": [0.29, 0.31],
+                          "saved_per_inference_j": 1.8, "throughput_ratio": 3.0})
+    student = record("distill-dec-int8", 0.240, 600.0, 4700.0, "2026-01-01T00:02:00", file="/w/d.json", task=task,
+                     metrics=metrics(0.240))
+    return [base, int8, student]
+
+
+def _axis_value(dom: Dom, x: float) -> float:
+    """The energy at SVG x, read back from the x-axis ticks (log scale) as the page drew them."""
+    import math
+
+    ticks = sorted((float(a["x"]), float(dom_text)) for a, dom_text in _tick_texts(dom))
+    (x0, v0), (x1, v1) = ticks[0], ticks[-1]
+    return 10 ** (math.log10(v0) + (x - x0) / (x1 - x0) * (math.log10(v1) - math.log10(v0)))
+
+
+def _tick_texts(dom: Dom) -> list[tuple[dict, str]]:
+    class Ticks(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.out, self._a = [], None
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            self._a = a if tag == "text" and "x-tick" in (a.get("class") or "") else None
+
+        def handle_data(self, data):
+            if self._a is not None:
+                self.out.append((self._a, data))
+                self._a = None
+
+    parser = Ticks()
+    parser.feed(dom.source)
+    return parser.out
+
+
+def test_a_paired_point_is_drawn_where_its_tooltip_and_table_say(monkeypatch):
+    recs = _summary_records()
+    text = page(summarize(recs), recs)
+    dom = Dom(text)
+    dom.source = text
+    point = next(a for a in dom.find("g", "point") if a["data-recipe"] == "int8")
+    tip = json.loads(point["data-tip"])
+    cx = {a["data-recipe"]: None for a in dom.find("g", "point")}
+    current = None
+    for tag, a in dom.elements:
+        if tag == "g" and "point" in (a.get("class") or ""):
+            current = a["data-recipe"]
+        if tag == "circle" and "hit" in (a.get("class") or ""):
+            cx[current] = float(a["cx"])
+    # 0.30 x the baseline's 2.6 J = 0.78 J: the point sits there, and its tooltip and table cell say 780 mJ.
+    assert abs(_axis_value(dom, cx["int8"]) - 780.0) / 780.0 < 0.02
+    assert tip[2].startswith("energy per summary: 780 mJ") and "paired ratio 0.30x" in tip[3] and "900 mJ" in tip[3]
+    row, cells = None, {}
+    for tag, a in dom.elements:  # the int8 row's cells, by the value each sorts on
+        if tag == "tr":
+            row = a.get("data-recipe")
+        elif tag == "td" and row == "int8" and a.get("data-v", "").replace(".", "", 1).isdigit():
+            cells[float(a["data-v"])] = a
+    assert any(abs(v - 0.78) < 1e-9 for v in cells)  # the energy cell holds the drawn 0.78 J
+    assert not any(abs(v - 0.90) < 1e-9 for v in cells)  # not its own windows' 0.9 J
+    # The unit fits the figures: summaries cost joules, the axis says so and ticks span the baseline's 2.6 J.
+    assert "(mJ, log scale)" in dom.text["pareto"]  # the median figure is under 1 J
+    values = sorted(float(t) for _, t in _tick_texts(dom))
+    assert values[0] <= 0.7 * 1000 and values[-1] >= 1000  # ticks on both sides of the baseline's neighbourhood
+
+
+@needs_chromium
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_page_fits_a_phone_and_a_laptop(tmp_path, width):
+    recs_dir = tmp_path / "w" / "records"
+    for r in _summary_records():
+        r.file = None
+        write_record(recs_dir, r)
+    _, paths, _ = build_report(recs_dir, tmp_path / "w" / "report")
+    with Chromium(CHROMIUM, width=width, height=900) as browser:
+        browser.open(paths["pareto.html"].resolve().as_uri())
+        page_width = browser.eval("document.documentElement.clientWidth")
+        # Nothing pushes the page sideways: the chart scales, wide tables scroll inside their own box.
+        assert browser.eval("document.documentElement.scrollWidth") <= page_width
+        assert browser.eval("document.getElementById('pareto').getBoundingClientRect().right") <= page_width
+        for section in ("results", "recipes", "sources"):
+            assert browser.eval(f"document.getElementById('{section}').getBoundingClientRect().right") <= page_width
+        # The chart's text stays readable when the chart shrinks.
+        tick = browser.eval("Math.min(...[...document.querySelectorAll('#pareto .tick')]"
+                            ".map(t => t.getBoundingClientRect().height))")
+        assert tick >= 7.5, tick
+        if width >= 1280:  # on a laptop the whole results table shows: no column hidden behind a scrollbar
+            assert browser.eval("(() => { const r = document.getElementById('results'); "
+                                "return r.scrollWidth <= r.clientWidth; })()")

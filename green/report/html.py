@@ -32,14 +32,16 @@ def _asset(name: str) -> str:
 
 # -- chart ---------------------------------------------------------------------------------
 class _Axes:
-    """Data to SVG coordinates: log energy (mJ) across, the primary metric up."""
+    """Data to SVG coordinates: log energy across (in ``unit``: ``k`` per joule), the primary metric up."""
 
-    def __init__(self, xlim: tuple[float, float], ylim: tuple[float, float]) -> None:
+    def __init__(self, xlim: tuple[float, float], ylim: tuple[float, float], unit: str = "mJ", k: float = 1e3) -> None:
         self.lx = (math.log10(xlim[0]), math.log10(xlim[1]))
         self.ylim = ylim
+        self.unit, self.k = unit, k
 
-    def x(self, mj: float) -> float:
-        return LEFT + (math.log10(mj) - self.lx[0]) / (self.lx[1] - self.lx[0]) * (W - LEFT - RIGHT)
+    def x(self, value: float) -> float:
+        """``value`` is in the axis unit (``joules * k``)."""
+        return LEFT + (math.log10(value) - self.lx[0]) / (self.lx[1] - self.lx[0]) * (W - LEFT - RIGHT)
 
     def y(self, q: float) -> float:
         return TOP + (self.ylim[1] - q) / (self.ylim[1] - self.ylim[0]) * (H - TOP - BOTTOM)
@@ -60,16 +62,20 @@ def chart_svg(entries: list[dict], records: dict[str, Record], fraction: bool) -
     if not points:
         return "<p class='empty'>No recipe has both a metric and an energy figure to plot.</p>"
     metric = entries[0]["primary_metric"]
-    xs = [view.x_energy(e) * 1e3 for e in points]
-    xs += [v * 1e3 for e in points for v in (view.x_range(e) or []) if v]
-    ax = _Axes(view.energy_limits(xs), view.quality_limits([e["quality"] for e in points], fraction))
+    unit_, k = view.energy_unit(points)
+    xs = [view.x_energy(e) * k for e in points]
+    xs += [v * k for e in points for v in (view.x_range(e) or []) if v]
+    ax = _Axes(view.energy_limits(xs), view.quality_limits([e["quality"] for e in points], fraction), unit_, k)
     return (f"<svg id='pareto' viewBox='0 0 {W} {H}' width='{W}' height='{H}' role='img' "
             f"aria-label='{esc(metric)} against energy per {esc(view.unit(entries))}, log scale'>"
-            + _axes_svg(ax, metric, view.unit(entries)) + _frontier_svg(ax, points) + _spread_svg(ax, points)
+            + _axes_svg(ax, metric, view.unit(entries), bool(entries[0].get("higher_is_better", True))) + _frontier_svg(ax, points) + _spread_svg(ax, points)
             + _points_svg(ax, points, records, fraction) + "</svg>")
 
 
-def _axes_svg(ax: _Axes, metric: str, unit: str = "inference") -> str:
+BETTER_UP, BETTER_DOWN = "higher is better \u2192", "\u2190 lower is better"
+
+
+def _axes_svg(ax: _Axes, metric: str, unit: str = "inference", higher_is_better: bool = True) -> str:
     x0, x1, y0, y1 = LEFT, W - RIGHT, TOP, H - BOTTOM
     out = ["<g class='axes'>"]
     for t in view.log_ticks(10 ** ax.lx[0], 10 ** ax.lx[1]):
@@ -82,9 +88,9 @@ def _axes_svg(ax: _Axes, metric: str, unit: str = "inference") -> str:
                    f"<text class='tick y-tick' x='{x0 - 6}' y='{y + 4:.1f}' text-anchor='end'>{t:.4g}</text>")
     out.append(f"<rect class='frame' x='{x0}' y='{y0}' width='{x1 - x0}' height='{y1 - y0}'/>"
                f"<text class='axis-title' x='{(x0 + x1) / 2}' y='{H - 14}' text-anchor='middle'>"
-               f"total energy per {esc(unit)} (mJ, log scale)</text>"
+               f"total energy per {esc(unit)} ({ax.unit}, log scale) \u2190 lower is better</text>"
                f"<text class='axis-title' transform='translate(16 {(y0 + y1) / 2}) rotate(-90)' "
-               f"text-anchor='middle'>test {esc(metric)}</text></g>")
+               f"text-anchor='middle'>test {esc(metric)}, {BETTER_UP if higher_is_better else BETTER_DOWN}</text></g>")
     return "".join(out)
 
 
@@ -94,9 +100,9 @@ def _frontier_svg(ax: _Axes, points: list[dict]) -> str:
         front = view.frontier([e for e in points if e["device_kind"] == kind])
         if len(front) < 2:
             continue
-        d = f"M{ax.x(view.x_energy(front[0]) * 1e3):.1f},{ax.y(front[0]['quality']):.1f}"
+        d = f"M{ax.x(view.x_energy(front[0]) * ax.k):.1f},{ax.y(front[0]['quality']):.1f}"
         for e in front[1:]:  # a step: what a cheaper recipe reaches holds until a dearer one does better
-            d += f" H{ax.x(view.x_energy(e) * 1e3):.1f} V{ax.y(e['quality']):.1f}"
+            d += f" H{ax.x(view.x_energy(e) * ax.k):.1f} V{ax.y(e['quality']):.1f}"
         out.append(f"<path class='frontier' data-kind='{esc(kind)}' d='{d}' stroke='{view.device_color(kind)}'/>")
     return "".join(out)
 
@@ -107,7 +113,7 @@ def _spread_svg(ax: _Axes, points: list[dict]) -> str:
     for e in points:
         if not view.x_range(e):
             continue
-        lo, hi = (ax.x(v * 1e3) for v in view.x_range(e))
+        lo, hi = (ax.x(v * ax.k) for v in view.x_range(e))
         y = ax.y(e["quality"])
         out.append(f"<g class='spread' data-recipe='{esc(e['label'])}'>"
                    f"<line x1='{lo:.1f}' x2='{hi:.1f}' y1='{y:.1f}' y2='{y:.1f}'/>"
@@ -120,7 +126,7 @@ def _points_svg(ax: _Axes, points: list[dict], records: dict[str, Record], fract
     """One focusable group per recipe: marker, hit area, label; its tooltip lines in data-tip."""
     ordered = sorted(points, key=lambda e: (e["recipe"] != BASELINE, -e["quality"], view.x_energy(e)))
     labels = [("~" if e.get("energy_estimate") else "") + e["label"] for e in ordered]
-    xy = [(ax.x(view.x_energy(e) * 1e3), ax.y(e["quality"])) for e in ordered]
+    xy = [(ax.x(view.x_energy(e) * ax.k), ax.y(e["quality"])) for e in ordered]
     spots = view.place_labels([(x, y, CHAR_W * len(label)) for (x, y), label in zip(xy, labels)],
                               right=W - RIGHT, line_h=LINE_H)
     out = []
@@ -189,6 +195,7 @@ def results_table(entries: list[dict], records: dict[str, Record], fraction: boo
     primary = entries[0]["primary_metric"]
     metrics = [primary] + sorted({k for e in entries for k in e["metrics"]} - {primary})
     lat = lambda e: (e.get("latency_ms") or {}).get("p50")  # noqa: E731
+    scale = view.energy_unit(entries)
     cols: list[tuple[str, str, str, object]] = [  # header, what it means, sort type, cell
         ("recipe", "* = on the Pareto frontier", "text", lambda e: (e["label"] + (" *" if e.get("pareto") else ""),
                                                                     e["label"])),
@@ -201,9 +208,10 @@ def results_table(entries: list[dict], records: dict[str, Record], fraction: boo
         ("p50 ms", "latency at batch 1, median", "num", lambda e: _num(lat(e), view.sig3(lat(e)))),
         (f"{view.short_unit(entries)}/s", "throughput at the record's batch size", "num",
          lambda e: _num(e.get("throughput_per_s"), view.compact(e.get("throughput_per_s")))),
-        (f"mJ/{view.short_unit(entries)}", f"total energy per {view.unit(entries)}; ~ = estimate, "
+        (f"{scale[0]}/{view.short_unit(entries)}", f"total energy per {view.unit(entries)} (paired recipes: ratio x "
+         "the baseline's, as drawn); ~ = estimate, "
          "(low-high) = the modelled band over named power models, not measurement spread", "num",
-         lambda e: _num(e.get("energy_per_inference_j"), view.energy_mj_band(e))),
+         lambda e: _num(view.x_energy(e), view.energy_mj_band(e, scale))),
         ("src", "what measured the energy: codes under Energy sources", "text",
          lambda e: _same(view.source_code(e.get("energy_source")))),
         ("spread", "(max - min) / median of the repeated windows", "num",

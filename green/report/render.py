@@ -40,7 +40,7 @@ def metric_columns(entries: list[dict]) -> list[str]:
 def headers(entries: list[dict]) -> list[str]:
     """The full table's columns (Markdown); the terminal's compact table is green.report.terminal."""
     return ["recipe", "device", *metric_columns(entries), "size MB", "latency p50/p95 ms (b=1)", "per s",
-            f"mJ/{view.unit(entries)} (source)", "vs baseline", "gCO2e per M", "run J", f"payback ({view.plural(view.unit(entries))})"]
+            f"{view.energy_unit(entries)[0]}/{view.unit(entries)} (source)", "vs baseline", "gCO2e per M", "run J", f"payback ({view.plural(view.unit(entries))})"]
 
 
 def table_rows(entries: list[dict]) -> list[list[str]]:
@@ -56,7 +56,7 @@ def table_rows(entries: list[dict]) -> list[list[str]]:
             fmt(e["size_mb"], ".1f"),
             f"{view.sig3(lat.get('p50'))} / {view.sig3(lat.get('p95'))}",
             view.compact(e["throughput_per_s"]),
-            f"{view.energy_mj_band(e)} ({e['energy_source']})",
+            f"{view.energy_mj_band(e, view.energy_unit(entries))} ({e['energy_source']})",
             view.ratio(e, "n/a") + (f" ({view.ratio_basis(e)})" if view.ratio_basis(e) and view.ratio(e) else ""),
             view.sig3(e.get("gco2e_per_million")),
             view.joules(e["run_energy_j"]),
@@ -139,18 +139,19 @@ def plot_pareto(entries: list[dict], png: Path, records: list[Record] | None = N
     points = view.plotted(entries)
     fraction = view.is_fraction(entries)
     metric = entries[0]["primary_metric"] if entries else "quality"
+    unit_, k = view.energy_unit(points)
     fig, ax = plt.subplots(figsize=(8, 5.4), dpi=150)
     for kind in sorted({e["device_kind"] for e in points}):
         color = view.device_color(kind)
         group = [e for e in points if e["device_kind"] == kind]
         front = view.frontier(group)
         if len(front) > 1:
-            ax.step([view.x_energy(e) * 1e3 for e in front], [e["quality"] for e in front],
+            ax.step([view.x_energy(e) * k for e in front], [e["quality"] for e in front],
                     where="post", color=color, alpha=0.5, lw=2.5, label=f"Pareto frontier ({kind})", zorder=2)
         for e in group:
-            x, y = view.x_energy(e) * 1e3, e["quality"]
+            x, y = view.x_energy(e) * k, e["quality"]
             if view.x_range(e):  # min to max of the repeated windows
-                lo, hi = (v * 1e3 for v in view.x_range(e))
+                lo, hi = (v * k for v in view.x_range(e))
                 ax.errorbar([x], [y], xerr=[[max(0.0, x - lo)], [max(0.0, hi - x)]], fmt="none",
                             ecolor=view.SPREAD_COLOR, elinewidth=0.8, capsize=3, capthick=0.8, zorder=2.5)
             base = e["recipe"] == BASELINE
@@ -158,17 +159,18 @@ def plot_pareto(entries: list[dict], png: Path, records: list[Record] | None = N
                        facecolors="white" if e.get("energy_estimate") else color, edgecolors=color, zorder=3)
     ax.set_xscale("log")
     if points:
-        xs = [view.x_energy(e) * 1e3 for e in points]
-        xs += [v * 1e3 for e in points for v in (view.x_range(e) or []) if v]
+        xs = [view.x_energy(e) * k for e in points]
+        xs += [v * k for e in points for v in (view.x_range(e) or []) if v]
         xlim = view.energy_limits(xs)
         ax.set_xlim(*xlim)
         ax.set_ylim(*view.quality_limits([e["quality"] for e in points], fraction))
-        # Plain numbers at 1-2-5 (never 10^x notation): people read mJ, not exponents.
+        # Plain numbers at 1-2-5 (never 10^x notation): people read mJ or J, not exponents.
         ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(view.log_ticks(*xlim)))
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: view.tick(v)))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xlabel(f"total energy per {view.unit(entries)} (mJ, log scale)")
-    ax.set_ylabel(f"test {metric}" + (f" (axis spans \u2265 {view.MIN_SPAN_POINTS:g} points)" if fraction else ""))
+    ax.set_xlabel(f"total energy per {view.unit(entries)} ({unit_}, log scale; lower is better \u2190)")
+    better = "higher is better \u2192" if (entries[0].get("higher_is_better", True) if entries else True) else "\u2190 lower is better"
+    ax.set_ylabel(f"test {metric}, {better}" + (f" (axis spans \u2265 {view.MIN_SPAN_POINTS:g} points)" if fraction else ""))
     ax.set_title(f"{metric} vs energy per {view.unit(entries)} (labels: difference to the baseline"
                  + (" in points)" if fraction else ")"), fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
@@ -211,7 +213,8 @@ def _label_points(fig, ax, points: list[dict], fraction: bool, fontsize: float =
                       + (f" ({d}{' pt' if fraction else ''})" if d else ""))
     px = fig.dpi / 72  # points to pixels
     height = fig.bbox.height
-    xy = [ax.transData.transform((view.x_energy(e) * 1e3, e["quality"])) for e in ordered]
+    k = view.energy_unit(points)[1]
+    xy = [ax.transData.transform((view.x_energy(e) * k, e["quality"])) for e in ordered]
     right = ax.bbox.x1
     spots = view.place_labels([(x, height - y, 0.6 * fontsize * px * len(label)) for (x, y), label in zip(xy, labels)],
                               right=right, line_h=fontsize * px * 1.5, gap=7 * px)

@@ -44,12 +44,13 @@ def columns(entries: list[dict], records: dict[str, Record]) -> tuple[list[Colum
     def num(v, spec=".4f") -> str:
         return "n/a" if v is None else format(v, spec)
 
+    scale = view.energy_unit(entries)
     always = [
         Column("recipe", name, "left"),
         *([Column("dev", lambda e: e["device_kind"], "left")] if multi_device else []),
         Column(metric, lambda e: num(e.get("quality"))),
         Column("\u0394pt" if fraction else "\u0394", lambda e: view.delta(e, fraction, "")),
-        Column(f"mJ/{view.short_unit(entries)}", view.energy_mj),
+        Column(f"{scale[0]}/{view.short_unit(entries)}", lambda e: view.energy_mj(e, scale=scale)),
         Column("src", lambda e: view.source_code(e.get("energy_source")), "left"),
         Column("vs base", lambda e: view.ratio(e, "")),
         Column("payback", lambda e: view.payback(e, "" if e["recipe"] == BASELINE else "-")),

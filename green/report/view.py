@@ -87,22 +87,47 @@ def delta(e: dict, fraction: bool, none: str = "") -> str:
     return text.replace("-", "\u2212")
 
 
-def energy_mj(e: dict, none: str = "n/a") -> str:
-    """Energy per inference in mJ, ``~`` in front of an estimate."""
-    j = e.get("energy_per_inference_j")
-    return none if j is None else ("~" if e.get("energy_estimate") else "") + sig3(j * 1e3)
+#: Energy units by size: a table or an axis takes the one that fits its median figure.
+ENERGY_UNITS = (("mJ", 1e3), ("J", 1.0), ("kJ", 1e-3))
+Scale = tuple[str, float]
 
 
-def energy_band(e: dict) -> str:
-    """``45-88``: the modelled band's low and high in mJ, or '' (a counter, or an older record)."""
-    b = e.get("energy_band")
-    return f"{sig3(b['low_j'] * 1e3)}-{sig3(b['high_j'] * 1e3)}" if b else ""
+def energy_unit(entries: list[dict]) -> Scale:
+    """(unit, factor from joules) for a table or an axis: mJ below 1 J, J below 1 kJ, else kJ."""
+    vals = sorted(x for x in (x_energy(e) for e in entries) if _finite(x) and x > 0)
+    if not vals:
+        return ENERGY_UNITS[0]
+    median = vals[len(vals) // 2]
+    return ENERGY_UNITS[0] if median < 1 else ENERGY_UNITS[1] if median < 1000 else ENERGY_UNITS[2]
 
 
-def energy_mj_band(e: dict) -> str:
+def energy_text(j: float | None, none: str = "n/a") -> str:
+    """One figure in the unit that fits it: ``88 mJ``, ``1.73 J``, ``2.4 kJ``."""
+    if j is None or not _finite(j):
+        return none
+    unit_, k = ENERGY_UNITS[0] if abs(j) < 1 else ENERGY_UNITS[1] if abs(j) < 1000 else ENERGY_UNITS[2]
+    return f"{sig3(j * k)} {unit_}"
+
+
+def energy_mj(e: dict, none: str = "n/a", scale: Scale = ENERGY_UNITS[0]) -> str:
+    """Energy per inference where the chart draws it (:func:`x_energy`), in ``scale``; ``~`` marks an estimate."""
+    j = x_energy(e)
+    return none if j is None else ("~" if e.get("energy_estimate") else "") + sig3(j * scale[1])
+
+
+def energy_band(e: dict, scale: Scale = ENERGY_UNITS[0]) -> str:
+    """``45-88``: the modelled band's low and high (on the drawn figure's scale), or '' (a counter, an older record)."""
+    b, own, x = e.get("energy_band"), e.get("energy_per_inference_j"), x_energy(e)
+    if not b:
+        return ""
+    k = scale[1] * (x / own if own and x else 1.0)
+    return f"{sig3(b['low_j'] * k)}-{sig3(b['high_j'] * k)}"
+
+
+def energy_mj_band(e: dict, scale: Scale = ENERGY_UNITS[0]) -> str:
     """``~88 (45-88)``: the central estimate and, where modelled, the band around it."""
-    band = energy_band(e)
-    return energy_mj(e) + (f" ({band})" if band else "")
+    band = energy_band(e, scale)
+    return energy_mj(e, scale=scale) + (f" ({band})" if band else "")
 
 
 def ratio(e: dict, none: str = "") -> str:
@@ -215,12 +240,19 @@ def energy_limits(values: list[float]) -> tuple[float, float]:
 
 
 def log_ticks(lo: float, hi: float) -> list[float]:
-    """Ticks at 1-2-5 of each decade inside [lo, hi]; finer steps when that gives fewer than 3."""
+    """Ticks at 1-2-5 of each decade inside [lo, hi], finer where that leaves part of the range unlabelled.
+
+    At least three ticks, and no stretch of the axis (ends included) wider than 40 % of it
+    without one, so every point has a labelled tick near it.
+    """
     ticks: list[float] = []
+    span = math.log10(hi / lo) if hi > lo > 0 else 1.0
     for mults in ((1, 2, 5), (1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9)):
         ticks = [round(m * 10.0 ** k, 12) for k in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
                  for m in mults if lo <= m * 10.0 ** k <= hi]
-        if len(ticks) >= 3:
+        edges = [lo, *ticks, hi]
+        widest = max(math.log10(b / a) for a, b in zip(edges, edges[1:]))
+        if len(ticks) >= 3 and widest <= 0.4 * span:
             break
     return ticks
 
@@ -388,9 +420,9 @@ def energy_notes(entries: list[dict], records: dict[str, Record]) -> list[str]:
                      + " (each tooltip says which; \u2020 in the table: two separate records, not paired).")
     if any(e.get("comparable_energy_j") and e.get("comparable_energy_j") != e.get("energy_per_inference_j")
            for e in entries):
-        notes.append("On the chart, a recipe measured in alternation with the baseline sits at its paired ratio "
-                     f"times the baseline's energy per {unit(entries)}, the figure the frontier is decided on; the table "
-                     "gives its own window's figure.")
+        notes.append("A recipe measured in alternation with the baseline is drawn, tabled and described at its "
+                     f"paired ratio times the baseline's energy per {unit(entries)}, the figure the frontier is decided "
+                     "on; its tooltip also gives what its own windows read.")
     return notes
 
 
@@ -425,16 +457,24 @@ def tooltip_lines(e: dict, rec: Record | None, fraction: bool) -> list[str]:
     versus = f" ({d}{' points' if fraction else ''} vs baseline)" if d else ""
     lines.append(f"{metric}: {'n/a' if q is None else f'{q:.4f}'}{versus}")
     src = e.get("energy_source") or "none"
-    energy = f"energy per {unit(e)}: {energy_mj(e)} mJ ({src}{', an estimate' if e.get('energy_estimate') else ''})"
+    drawn, own = x_energy(e), e.get("energy_per_inference_j")
+    mark = "~" if e.get("energy_estimate") else ""
+    energy = f"energy per {unit(e)}: {mark}{energy_text(drawn)} ({src}{', an estimate' if mark else ''})"
     lines.append(energy)
+    if drawn is not None and own is not None and drawn != own:
+        # The point, the table and this line give the same figure: the paired position.
+        lines.append(f"  drawn at the paired ratio {ratio(e)} x the baseline's energy; its own windows read "
+                     f"{mark}{energy_text(own)}")
     if energy_band(e):
         b = e["energy_band"]
-        lines.append(f"modelled band: {energy_band(e)} mJ ({b['low_model']} to {b['high_model']}; "
-                     f"ratios use {b['central_model']}); how published power models disagree, not measurement spread")
+        k = drawn / own if drawn and own else 1.0
+        lines.append(f"modelled band: {energy_text(b['low_j'] * k)} to {energy_text(b['high_j'] * k)} "
+                     f"({b['low_model']} to {b['high_model']}; ratios use {b['central_model']}); how published power "
+                     "models disagree, not measurement spread")
     if e.get("energy_spread") is not None:
-        rng = e.get("energy_range_j")
+        rng = x_range(e)
         lines.append(f"spread over repeats: {spread(e)}"
-                     + (f" ({sig3(rng[0] * 1e3)} to {sig3(rng[1] * 1e3)} mJ)" if rng else ""))
+                     + (f" ({energy_text(rng[0])} to {energy_text(rng[1])})" if rng else ""))
     if e.get("energy_vs_baseline") is not None:
         basis = ratio_basis(e)
         lines.append(f"vs baseline: {ratio(e)}" + (f" ({basis})" if basis else ""))
