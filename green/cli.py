@@ -76,7 +76,9 @@ def _setup_output() -> None:
 
     # green speaks at INFO; libraries (onnxruntime's quantizer logs on the root logger,
     # transformers and optimum through their own) only when something failed.
-    logging.basicConfig(level=logging.ERROR, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)])
+    # ISO times: "12/02/26" reads as three different dates around the world.
+    handler = RichHandler(console=console, show_path=False, log_time_format="[%Y-%m-%d %H:%M:%S]")
+    logging.basicConfig(level=logging.ERROR, format="%(message)s", handlers=[handler])
     logging.getLogger("green").setLevel(logging.INFO)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

@@ -204,6 +204,8 @@ class Record(BaseModel):
     energy_split: EnergySplit | None = None
     #: A trivial predictor's metrics on the same test rows (lead-N for summaries), when the task has one.
     reference: dict | None = None
+    #: The first test rows' inputs, targets and this artifact's predictions, as text (``Task.prediction_sample``).
+    predictions: dict | None = None
     versions: dict[str, str | None] = Field(default_factory=dict)
     #: Where the record was read from (set on load, not stored).
     file: str | None = Field(default=None, exclude=True)
@@ -245,6 +247,7 @@ def build_record(
     paired: dict | None = None,
     generation: dict | None = None,
     reference: dict | None = None,
+    predictions: dict | None = None,
 ) -> Record:
     """Assemble and validate a record. ``energy`` is the benchmark's result at the throughput batch.
 
@@ -316,6 +319,7 @@ def build_record(
         generation=generation,
         energy_split=EnergySplit(**energy["split"]) if energy.get("split") else None,
         reference=reference,
+        predictions=predictions,
     )
 
 

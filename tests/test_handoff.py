@@ -57,6 +57,13 @@ def test_results_csv_beside_results_json(tmp_path, compressed_workdir):
     int8 = next(r for r in rows if r["recipe"] == "int8")
     assert float(int8["energy_per_inference_j"]) > 0 and int8["primary_metric"] == "accuracy"
     assert float(int8["energy_vs_baseline"]) > 0 and int8["ratio_basis"] == "paired"
+    # Every record keeps the same first test rows' predictions, so the report can set them side by side.
+    import json
+
+    recs = [json.loads(p.read_text()) for p in (w / "records").glob("*.json")]
+    samples = [r["predictions"] for r in recs if r["kind"] == "evaluation"]
+    assert samples and all(s["rows"] == samples[0]["rows"] and len(s["predictions"]) == len(s["rows"]) for s in samples)
+    assert set(samples[0]["targets"]) <= {"negative", "neutral", "positive"}
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a CUDA GPU")

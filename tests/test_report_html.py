@@ -374,3 +374,37 @@ def test_the_page_fits_a_phone_and_a_laptop(tmp_path, width):
         if width >= 1280:  # on a laptop the whole results table shows: no column hidden behind a scrollbar
             assert browser.eval("(() => { const r = document.getElementById('results'); "
                                 "return r.scrollWidth <= r.clientWidth; })()")
+
+
+def test_a_summarizers_rows_side_by_side_and_lead_n_in_table_and_chart():
+    recs = _summary_records()
+    texts = [f"article {i} about the tower" for i in range(10)]
+    refs = [f"summary {i}" for i in range(10)]
+    for rec, outs in zip(recs, (["country in west asia"] * 10, ["country in west asia"] * 10,
+                                [f"a tower {i}" for i in range(10)])):
+        rec.predictions = {"rows": list(range(10)), "inputs": texts, "targets": refs, "predictions": outs}
+    recs[0].reference = {"name": "lead-5", "description": "the first 5 words", "metrics": {"rougeL": 0.139}, "rows": 500}
+    text = page(summarize(recs), recs)
+    dom = Dom(text)
+    assert "The first 10 test rows" in dom.text["changes"]
+    heads = [c for c in dom.text["changes"].split("article")[0].split("rows.")[-1]]
+    assert "".join(heads).startswith("inputreferencebaseline")
+    assert "int8" in "".join(heads) and "distill-dec-int8" in "".join(heads)
+    assert dom.text["changes"].count("country in west asia") == 20 and "a tower 3" in dom.text["changes"]
+    ref_row = next(a for t, a in dom.elements if t == "tr" and "reference" in (a.get("class") or ""))
+    assert ref_row["data-recipe"] == "lead-5" and "0.1390" in dom.text["results"]
+    assert dom.find("g", "reference", data_recipe="lead-5")  # the mark on the chart
+
+
+def test_a_classifiers_changed_predictions_are_shown():
+    recs = [record("baseline", 0.80, 10.0, 5000.0, "2026-01-01T00:00:00", file="/w/b.json"),
+            record("int8", 0.79, 4.0, 600.0, "2026-01-01T00:01:00", file="/w/i.json")]
+    labels = ["positive"] * 200
+    changed = list(labels)
+    changed[7], changed[42] = "negative", "neutral"
+    for rec, preds in zip(recs, (labels, changed)):
+        rec.predictions = {"rows": list(range(200)), "inputs": [f"tweet {i}" for i in range(200)],
+                           "targets": labels, "predictions": preds}
+    dom = Dom(page(summarize(recs), recs))
+    assert "2 of the 2 rows (of the first 200 test rows) where a recipe's prediction differs" in dom.text["changes"]
+    assert "tweet 7" in dom.text["changes"] and "tweet 42" in dom.text["changes"] and "tweet 8" not in dom.text["changes"]

@@ -125,6 +125,7 @@ def evaluate_artifact(
         paired=paired,
         generation=generation or None,
         reference=task.reference(data, test),
+        predictions=task.prediction_sample(preds, test, data),
     )
 
 

@@ -65,11 +65,24 @@ def chart_svg(entries: list[dict], records: dict[str, Record], fraction: bool) -
     unit_, k = view.energy_unit(points)
     xs = [view.x_energy(e) * k for e in points]
     xs += [v * k for e in points for v in (view.x_range(e) or []) if v]
-    ax = _Axes(view.energy_limits(xs), view.quality_limits([e["quality"] for e in points], fraction), unit_, k)
+    ref = view.reference_entry(entries, records)
+    qualities = [e["quality"] for e in points] + ([ref["quality"]] if ref and ref["quality"] is not None else [])
+    ax = _Axes(view.energy_limits(xs), view.quality_limits(qualities, fraction), unit_, k)
     return (f"<svg id='pareto' viewBox='0 0 {W} {H}' width='{W}' height='{H}' role='img' "
             f"aria-label='{esc(metric)} against energy per {esc(view.unit(entries))}, log scale'>"
             + _axes_svg(ax, metric, view.unit(entries), bool(entries[0].get("higher_is_better", True))) + _frontier_svg(ax, points) + _spread_svg(ax, points)
+            + _reference_svg(ax, ref)
             + _points_svg(ax, points, records, fraction) + "</svg>")
+
+
+def _reference_svg(ax: _Axes, ref: dict | None) -> str:
+    """The trivial reference (lead-N) as a dashed line at its score: no model, so no energy to place it at."""
+    if ref is None or ref["quality"] is None or not ax.ylim[0] <= ref["quality"] <= ax.ylim[1]:
+        return ""
+    y = ax.y(ref["quality"])
+    return (f"<g class='reference' data-recipe='{esc(ref['name'])}'><line x1='{LEFT}' x2='{W - RIGHT}' y1='{y:.1f}' "
+            f"y2='{y:.1f}'/><text x='{W - RIGHT - 4}' y='{y - 4:.1f}' text-anchor='end'>{esc(ref['name'])} "
+            f"(reference, no model): {ref['quality']:.4f}</text></g>")
 
 
 BETTER_UP, BETTER_DOWN = "higher is better \u2192", "\u2190 lower is better"
@@ -242,8 +255,37 @@ def results_table(entries: list[dict], records: dict[str, Record], fraction: boo
         classes = " ".join(c for c, on in (("estimate", e.get("energy_estimate")), ("frontier", e.get("pareto")),
                                            ("baseline", e["recipe"] == BASELINE)) if on)
         body.append(f"<tr class='{classes}' data-recipe='{esc(e['label'])}'>{''.join(cells)}</tr>")
+    foot = ""
+    ref = view.reference_entry(entries, records)
+    if ref is not None:  # no model, no energy: what a trivial rule scores on the same rows
+        cells = []
+        for header, _, _, _ in cols:
+            if header == "recipe":
+                cells.append(f"<td>{esc(ref['name'])}<div class='warn'>reference: {esc(ref['description'])}, "
+                             "no model</div></td>")
+            elif header in ref["metrics"]:
+                cells.append(f"<td>{esc(_metric(ref['metrics'][header]))}</td>")
+            else:
+                cells.append("<td>\u2014</td>")
+        foot = f"<tfoot><tr class='reference' data-recipe='{esc(ref['name'])}'>{''.join(cells)}</tr></tfoot>"
     return (f"<table id='results-table' class='sortable'><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table>")
+            f"<tbody>{''.join(body)}</tbody>{foot}</table>")
+
+
+def side_by_side_html(entries: list[dict], records: dict[str, Record]) -> str:
+    """The test rows with the baseline's and every recipe's prediction side by side; '' without samples."""
+    view_ = view.side_by_side(entries, records)
+    if view_ is None:
+        return ""
+    what = (f"The first {view_['sampled']} test rows" if view_["all_shown"] else
+            f"{len(view_['rows'])} of the {view_['changed']} rows (of the first {view_['sampled']} test rows) where a "
+            "recipe's prediction differs from the baseline's" if view_["changed"] else
+            f"No recipe changed a prediction on the first {view_['sampled']} test rows")
+    head = "".join(f"<th scope='col'>{esc(c)}</th>" for c in view_["columns"])
+    rows = "".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>" for row in view_["rows"])
+    table = f"<table id='changes-table'><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>" if rows else ""
+    return (f"<section id='changes'><h2>What the predictions did</h2><p class='hint'>{esc(what)}.</p>"
+            f"{table}</section>")
 
 
 def _metric(v: float | None) -> str:
@@ -314,6 +356,7 @@ def page(entries: list[dict], records: list[Record], notes: list[str] | None = N
         "<section id='results'><h2>Results</h2><p class='hint'>Click a column header to sort; "
         "* marks the Pareto frontier, ~ an estimate.</p>"
         f"{results_table(entries, by_file, fraction) if entries else '<p>No evaluation records.</p>'}</section>"
+        f"{side_by_side_html(entries, by_file)}"
         f"<section id='recipes'><h2>Recipes: steps and lineage</h2>{recipes_table(entries, by_file)}</section>"
         f"<section id='sources'><h2>Energy sources</h2>{sources_table(entries)}</section>"
         "<section id='notes'><h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in all_notes) + "</ul></section>"

@@ -96,6 +96,19 @@ def write_markdown(entries: list[dict], path: Path, notes: list[str] | None = No
              "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(_md_row(r)) + " |" for r in table_rows(entries)]
+    ref = view.reference_entry(entries, by_file)
+    if ref is not None:
+        lines.append(f"| {md_escape(ref['name'])} (reference: {md_escape(ref['description'])}, no model) | "
+                     + " | ".join(fmt(ref["metrics"].get(h), ".4f") if h in ref["metrics"] else "\u2014"
+                                  for h in headers(entries)[1:]) + " |")
+    changes = view.side_by_side(entries, by_file)
+    if changes and changes["rows"]:
+        lines += ["", "## What the predictions did", "",
+                  ("The first {n} test rows." if changes["all_shown"] else
+                   "{k} of the {c} rows (of the first {n} test rows) where a recipe's prediction differs from the "
+                   "baseline's.").format(n=changes["sampled"], k=len(changes["rows"]), c=changes["changed"]), "",
+                  "| " + " | ".join(md_escape(c) for c in changes["columns"]) + " |", "|" + "---|" * len(changes["columns"])]
+        lines += ["| " + " | ".join(md_escape(v) for v in row) + " |" for row in changes["rows"]]
     all_notes = view.energy_notes(entries, by_file) + list(notes or [])
     if all_notes:
         lines += ["", "Notes:", *[f"* {md_escape(n)}" for n in all_notes]]
@@ -163,7 +176,14 @@ def plot_pareto(entries: list[dict], png: Path, records: list[Record] | None = N
         xs += [v * k for e in points for v in (view.x_range(e) or []) if v]
         xlim = view.energy_limits(xs)
         ax.set_xlim(*xlim)
-        ax.set_ylim(*view.quality_limits([e["quality"] for e in points], fraction))
+        ref = view.reference_entry(entries, by_file)
+        qualities = [e["quality"] for e in points] + ([ref["quality"]] if ref and ref["quality"] is not None else [])
+        ax.set_ylim(*view.quality_limits(qualities, fraction))
+        if ref and ref["quality"] is not None:  # no model, so no energy: a line at its score
+            ax.axhline(ref["quality"], color="#7a7a7a", ls="--", lw=1, zorder=1)
+            ax.annotate(f"{ref['name']} (reference, no model): {ref['quality']:.4f}", (1, ref["quality"]),
+                        xycoords=("axes fraction", "data"), xytext=(-4, 3), textcoords="offset points",
+                        ha="right", fontsize=7.5, color="#5c6670", style="italic")
         # Plain numbers at 1-2-5 (never 10^x notation): people read mJ or J, not exponents.
         ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(view.log_ticks(*xlim)))
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: view.tick(v)))

@@ -487,3 +487,47 @@ def tooltip_lines(e: dict, rec: Record | None, fraction: bool) -> list[str]:
     lines.append(f"{e.get('device')}, batch {e.get('batch_size')}")
     lines += warnings_of(e, rec)
     return lines
+
+
+# -- what the predictions did ------------------------------------------------------------------
+#: Rows the side-by-side view shows at most.
+CHANGED_ROWS = 10
+
+
+def side_by_side(entries: list[dict], records: dict[str, Record]) -> dict | None:
+    """The test rows to show with every recipe's prediction beside the baseline's, or None without samples.
+
+    Rows where some recipe's prediction differs from the baseline's come first (a classifier's
+    changed labels); a short sample (a summarizer's ten rows) is shown whole. Returns the column
+    labels, the rows (input, target, baseline, then one per recipe) and how many rows changed.
+    """
+    base = next((e for e in entries if e["recipe"] == BASELINE), None)
+    base_rec = record_of(base, records) if base else None
+    sample = base_rec.predictions if base_rec is not None else None
+    if not sample or not sample.get("rows"):
+        return None
+    recipes = []
+    for e in entries:
+        rec = record_of(e, records)
+        if e is base or rec is None or not rec.predictions or rec.predictions.get("rows") != sample["rows"]:
+            continue  # another set of rows cannot be set beside these
+        recipes.append((e["label"], rec.predictions["predictions"]))
+    n = len(sample["rows"])
+    changed = [i for i in range(n) if any(p[i] != sample["predictions"][i] for _, p in recipes)]
+    show = list(range(n)) if n <= CHANGED_ROWS else changed[:CHANGED_ROWS]
+    rows = [[sample["inputs"][i], sample["targets"][i], sample["predictions"][i], *[p[i] for _, p in recipes]]
+            for i in show]
+    return {"columns": ["input", "reference", "baseline", *[label for label, _ in recipes]], "rows": rows,
+            "changed": len(changed), "sampled": n, "all_shown": n <= CHANGED_ROWS}
+
+
+def reference_entry(entries: list[dict], records: dict[str, Record]) -> dict | None:
+    """The task's trivial reference (lead-N for summaries) measured on the baseline's test rows, or None."""
+    base = next((e for e in entries if e["recipe"] == BASELINE), None)
+    rec = record_of(base, records) if base else None
+    ref = rec.reference if rec is not None else None
+    if not ref or not isinstance(ref.get("metrics"), dict):
+        return None
+    value = ref["metrics"].get(base["primary_metric"])
+    return {"name": str(ref.get("name", "reference")), "description": str(ref.get("description", "")),
+            "metrics": ref["metrics"], "quality": value if _finite(value) else None}

@@ -158,6 +158,29 @@ class Task(ABC):
         ``generation`` is what :meth:`inference_settings` resolved, for generative tasks.
         """
 
+    #: Test rows whose predictions a record keeps (the same first rows in every record, so they compare).
+    SAMPLE_ROWS: ClassVar[int] = 200
+    #: Characters of an input kept in a record's sample.
+    SAMPLE_CHARS: ClassVar[int] = 300
+
+    def prediction_sample(self, predictions: np.ndarray, split: Split, data: TaskData) -> dict:
+        """The first test rows' inputs, targets and predictions, as text, for the report's side-by-side view.
+
+        Every record keeps the same rows, so the report can show what a recipe changed.
+        """
+        n = min(len(split), self.SAMPLE_ROWS)
+        return {"rows": list(range(n)), "inputs": [self._clip(t) for t in split.inputs[:n]],
+                "targets": [self.show(t, data) for t in split.targets[:n]],
+                "predictions": [self.show(p, data) for p in predictions[:n]]}
+
+    def show(self, value, data: TaskData) -> str:
+        """A target or a prediction as a person reads it (a label's name; a summary as it is)."""
+        return self._clip(value)
+
+    def _clip(self, value) -> str:
+        text = " ".join(str(value).split())
+        return text if len(text) <= self.SAMPLE_CHARS else text[: self.SAMPLE_CHARS - 1] + "\u2026"
+
     def reference(self, data: TaskData, split: Split) -> dict | None:
         """A trivial predictor's metrics on ``split`` (lead-N for summaries), to judge the model by; or None."""
         return None

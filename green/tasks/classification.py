@@ -104,6 +104,11 @@ class TextClassification(OutputTask):
 
         return F.cross_entropy(outputs.float(), targets)
 
+    def show(self, value, data: TaskData) -> str:
+        names = data.info.get("label_names") or []
+        i = int(value)
+        return str(names[i]) if 0 <= i < len(names) else str(i)
+
     # -- evaluation ------------------------------------------------------------------
     def predictions(self, outputs: np.ndarray) -> np.ndarray:
         return np.asarray(outputs).argmax(axis=-1)

@@ -250,6 +250,9 @@ class Summarization(Task):
                 progress(len(idx))
         return preds
 
+    #: A summarizer's sample is read side by side in the report: ten rows say more than two hundred.
+    SAMPLE_ROWS = 10
+
     def metrics(self, predictions: np.ndarray, split: Split) -> dict[str, float]:
         preds = [str(p) for p in predictions]
         scores = rouge(preds, list(split.targets))

@@ -166,6 +166,10 @@ class TokenClassification(OutputTask):
                 progress(len(idx))
         return preds
 
+    def show(self, value, data: TaskData) -> str:
+        names = data.info.get("label_names") or []
+        return self._clip(" ".join(str(names[t]) if 0 <= t < len(names) else "?" for t in value))
+
     def metrics(self, predictions: np.ndarray, split: Split) -> dict[str, float]:
         from sklearn.metrics import f1_score
 
