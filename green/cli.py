@@ -219,7 +219,8 @@ def report(workdir, device) -> None:
     from green.records import load_records
 
     wb = _workbench(workdir)
-    entries, paths, notes = wb.report(None if device == "auto" else device)
+    report = wb.report(None if device == "auto" else device)
+    entries, paths, notes = report.entries, report.paths, report.notes
     _print_records(load_records(wb.records_dir), entries=entries)
     for note in notes:
         _echo(f"note: {note}", err=True)

@@ -17,7 +17,7 @@ import uuid
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from green.artifacts import Artifact, atomic_write_json
 from green.errors import GreenError
@@ -31,6 +31,9 @@ from green.runtime import resolve_device
 from green.taskfile import read_task_file
 from green.tasks import DEFAULT_TASK, DataSpec, Task, TaskData, get_task
 from green.workdir import WorkdirLock, check_writable, disk_errors
+
+if TYPE_CHECKING:
+    from green.report import Report
 
 log = logging.getLogger(__name__)
 
@@ -427,17 +430,20 @@ class Workbench:
         return record
 
     # -- report and upkeep ---------------------------------------------------------------
-    def report(self, device_kind: str | None = None):
-        """Write the report files from the records (of one device kind, if given); returns (entries, paths,
-        notes). Takes no lock: it only reads records."""
-        from green.report import build_report
+    def report(self, device_kind: str | None = None) -> "Report":
+        """Write the report files from the records (of one device kind, if given). Takes no lock: it only reads.
+
+        >>> report = Workbench("green-runs").report()       # doctest: +SKIP
+        >>> report.paths["pareto.html"], report.entries[0]["recipe"]
+        """
+        from green.report import Report, build_report
 
         if not self.records_dir.is_dir() or not any(self.records_dir.glob("*.json")):
             raise GreenError(f"no records in {self.workdir}", "run `green compress --recipe int8` first, or pass --workdir")
         check_writable(self.report_dir if self.report_dir.is_dir() else self.workdir)
         task = self._task_spec()["task"] if self.task_file.is_file() else None
         with disk_errors(self.report_dir):
-            return build_report(self.records_dir, self.report_dir, device_kind, task=task)
+            return Report(*build_report(self.records_dir, self.report_dir, device_kind, task=task))
 
     def doctor(self, clean: bool = False):
         """Leftovers of interrupted commands and unreadable files; with ``clean``, remove the leftovers.
