@@ -353,9 +353,10 @@ def test_a_paired_point_is_drawn_where_its_tooltip_and_table_say(monkeypatch):
 
 @needs_chromium
 @pytest.mark.parametrize("width", [390, 1280])
-def test_the_page_fits_a_phone_and_a_laptop(tmp_path, width):
+@pytest.mark.parametrize("task", ["summarization", "classification"])
+def test_the_page_fits_a_phone_and_a_laptop(tmp_path, width, task):
     recs_dir = tmp_path / "w" / "records"
-    for r in _summary_records():
+    for r in (_summary_records() if task == "summarization" else cpu_workdir_records()):
         r.file = None
         write_record(recs_dir, r)
     _, paths, _ = build_report(recs_dir, tmp_path / "w" / "report")
