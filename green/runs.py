@@ -1,6 +1,6 @@
 """The ``runs/`` folder: one folder per recipe run, ``NN-step`` artifacts inside, ``recipe.json`` last.
 
-``recipe.json`` is written only after every step finished, so a run without it (or
+``recipe.json`` is written only after every step finished and the run's record was written, so a run without it (or
 whose last step has no manifest) was interrupted: such a run is never picked by name or
 recipe, and an artifact inside it is refused rather than recorded under a made-up name.
 """

@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from green.errors import GreenError
 from green.limits import MAX_SEED
 
-
 #: The longest input length task.json may ask for (more than any BERT/BART-class model's positions).
 MAX_TASK_LENGTH = 16_384
 

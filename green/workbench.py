@@ -251,9 +251,12 @@ class Workbench:
                     steps_energy.append(dict(artifact.energy, step=step.name, reused=False))
                 parent = artifact
             recipe = spec.to_dict() | {"origin": spec.origin, "digest": spec.digest}
+            record = self._evaluate(parent, recipe, device, quick, steps_energy, intended,
+                                    reference=self.baseline_reference(device))
+            # Last: a run is complete (findable, reusable) only once its record exists, so a kill -9
+            # during the evaluation leaves an unfinished run that `green doctor --clean` removes.
             atomic_write_json(run_dir / "recipe.json", recipe)
-            return self._evaluate(parent, recipe, device, quick, steps_energy, intended,
-                                  reference=self.baseline_reference(device))
+            return record
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)  # links inside are removed, never what they point at
             raise
@@ -452,7 +455,8 @@ class Workbench:
         workdir right now (its run in progress looks unfinished), or None. Cleaning takes
         the workdir's lock, so it refuses while another command writes.
         """
-        from green.doctor import check_workdir, clean as remove, diagnose
+        from green.doctor import check_workdir, diagnose
+        from green.doctor import clean as remove
         from green.workdir import lock_holder
 
         if not self.workdir.is_dir():

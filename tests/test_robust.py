@@ -108,7 +108,8 @@ def test_a_signal_mid_compress_leaves_the_workdir_consistent(work, sig, code):
     unfinished run; kill -9 cannot clean up, so `green doctor --clean` does."""
     runs_before = set((work / "runs").iterdir())
     before = snapshot(work)
-    proc = start_green("compress", "--recipe", "int8", "--workdir", str(work), "--device", "cpu")
+    # --no-reuse: the earlier int8 run's steps would be linked at once, and the signal is meant for the export.
+    proc = start_green("compress", "--recipe", "int8", "--no-reuse", "--workdir", str(work), "--device", "cpu")
     new_runs = lambda: set((work / "runs").iterdir()) - runs_before  # noqa: E731
     wait_for(lambda: any((r / "01-export").is_dir() for r in new_runs()), proc)
     proc.send_signal(sig)

@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 
 from green.batching import Encoded, sorted_batches
+from green.evaluate.band import band_for_meter
 from green.evaluate.contention import (
     OTHER_SHARE_MAX,
     TAIL_RATIO_MAX,
@@ -37,7 +38,6 @@ from green.evaluate.contention import (
     cpu_usage,
     tail_ratio,
 )
-from green.evaluate.band import band_for_meter
 from green.evaluate.energy import EnergyMeter, Measurement
 from green.evaluate.repeats import WindowProgress, repeat_until_stable, spread
 from green.runtime import threads

@@ -11,9 +11,9 @@ from __future__ import annotations
 from green.batching import Encoded
 from green.evaluate.bench import BenchSettings, measure_workload, warn_if_contended
 from green.evaluate.energy import EnergyMeter, Measurement
+from green.evaluate.inference import Inference, inference_for
 from green.evaluate.paired import Reference, measure_paired, warn_if_unsettled
 from green.runtime.base import Runner
-from green.evaluate.inference import Inference, inference_for
 
 
 def measure_cell(

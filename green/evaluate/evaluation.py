@@ -12,8 +12,8 @@ import warnings
 
 from green.artifacts import Artifact
 from green.evaluate.bench import BenchSettings
-from green.evaluate.energy import EnergyMeter, Measurement
 from green.evaluate.cell import measure_cell
+from green.evaluate.energy import EnergyMeter, Measurement
 from green.evaluate.inference import inference_for
 from green.evaluate.paired import Reference
 from green.models import load_tokenizer

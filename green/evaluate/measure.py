@@ -15,9 +15,9 @@ from green.artifacts import Artifact
 from green.batching import Encoded
 from green.carbon import grams_co2e
 from green.evaluate.bench import BenchSettings
+from green.evaluate.cell import measure_cell
 from green.evaluate.energy import EnergyMeter
 from green.evaluate.evaluation import device_info, package_versions, runtime_options
-from green.evaluate.cell import measure_cell
 from green.evaluate.inference import inference_for
 from green.evaluate.paired import Reference
 from green.models import load_tokenizer

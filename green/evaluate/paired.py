@@ -24,8 +24,8 @@ from typing import Any
 
 from green.batching import Encoded
 from green.evaluate.bench import BenchSettings, Window, Workload, energy_summary, plan_passes, run_window
-from green.evaluate.repeats import WindowProgress, repeat_until_stable, spread
 from green.evaluate.energy import EnergyMeter, Measurement
+from green.evaluate.repeats import WindowProgress, repeat_until_stable, spread
 
 #: How the rounds were ordered, for the record.
 ORDER = "alternating, order flipped every round (AB, BA, ...)"

@@ -3,8 +3,8 @@
 Importing this package registers the built-in loaders: ``torch``, ``torch-bnb``, ``onnx``, ``onnx-seq2seq``.
 """
 
+from green.runtime import ort, pytorch, seq2seq  # noqa: E402,F401  (registration side effect)
 from green.runtime.base import LOADERS, Runner, RuntimeOptions, open_runner, register_loader
 from green.runtime.device import device_name, resolve_device
-from green.runtime import ort, pytorch, seq2seq  # noqa: E402,F401  (registration side effect)
 
 __all__ = ["LOADERS", "Runner", "RuntimeOptions", "device_name", "open_runner", "register_loader", "resolve_device"]

@@ -3,8 +3,8 @@
 Adding a task is one module here that subclasses :class:`Task` and calls :func:`register_task`.
 """
 
-from green.tasks.base import TASKS, DataSpec, Split, Task, TaskData, get_task, register_task
 from green.tasks import classification, summarization, token_classification  # noqa: E402,F401  (registration side effect)
+from green.tasks.base import TASKS, DataSpec, Split, Task, TaskData, get_task, register_task
 
 DEFAULT_TASK = "text-classification"
 

@@ -6,10 +6,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from green.artifacts import Artifact, support_roles
+from green.budget import TrainBudget
 from green.evaluate.energy import EnergyMeter
 from green.models import load_tokenizer
 from green.tasks.base import Task, TaskData
-from green.budget import TrainBudget
 from green.training.loop import fit
 
 

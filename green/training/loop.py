@@ -20,10 +20,10 @@ import numpy as np
 
 from green import interrupts
 from green.batching import bucketed_batches
+from green.budget import TrainBudget
 from green.errors import GreenError
 from green.progress import progress_bar
 from green.tasks.base import Split, Task
-from green.budget import TrainBudget
 
 log = logging.getLogger(__name__)
 
