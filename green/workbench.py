@@ -320,16 +320,16 @@ class Workbench:
     # -- evaluation ----------------------------------------------------------------------
     def _evaluate(self, artifact: Artifact, recipe: dict, device: str, quick: bool, run_energy: list[dict],
                   intended: str | None = None, reference: Reference | None = None) -> Record:
-        from green.evaluate.evaluation import evaluate_artifact
+        from green.evaluate.evaluation import Subject, evaluate_artifact
 
         spec = self._task_spec()
         settings = default_settings(device, quick or spec.get("quick", False),
                                     (recipe.get("evaluate") or {}).get("batch_size"))
+        subject = Subject(artifact, recipe, self.task(), self.task_data(), device, self.meter(device), settings,
+                          self.country, self.region)
         record = evaluate_artifact(
-            artifact, recipe, self.task(), self.task_data(), device, self.meter(device), settings,
-            max_test_rows=spec.get("max_test_rows"), max_length=spec.get("max_length") or 128,
+            subject, max_test_rows=spec.get("max_test_rows"), max_length=spec.get("max_length") or 128,
             intended_device=intended, run_energy=run_energy,
-            country=self.country, region=self.region,
             baseline_run_energy_j=Artifact.load(self.baseline_dir).energy.get("joules"),
             reference=reference,
         )
@@ -426,9 +426,10 @@ class Workbench:
             from green.evaluate.evaluation import runtime_options
 
             reference = Reference(other_recipe["name"], other, device, runtime_options(other_recipe))
-        record = measure_artifact(artifact, recipe, task, data, device, self.meter(device), settings, batch_sizes,
-                                  grid_lengths, self.country, self.region, reference=reference,
-                                  max_length=max_length)
+        from green.evaluate.evaluation import Subject
+
+        subject = Subject(artifact, recipe, task, data, device, self.meter(device), settings, self.country, self.region)
+        record = measure_artifact(subject, batch_sizes, grid_lengths, reference=reference, max_length=max_length)
         write_record(self.records_dir, record)
         return record
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 import warnings
+from dataclasses import dataclass
 
 from green.artifacts import Artifact
 from green.evaluate.bench import BenchSettings
@@ -44,19 +45,30 @@ def device_info(device: str, runner: Runner, intended: str | None = None) -> dic
             "intended": intended or device.split(":")[0], "ran_on": device, "runtime": runner.describe()}
 
 
+@dataclass(frozen=True)
+class Subject:
+    """What is evaluated or measured (an artifact, its recipe, the task and data), where, and how.
+
+    Evaluation and ``green measure`` both take one; ``country``/``region`` place the grid the
+    emissions are charged to.
+    """
+
+    artifact: Artifact
+    recipe: dict
+    task: Task
+    data: TaskData
+    device: str
+    meter: EnergyMeter
+    settings: BenchSettings
+    country: str = "USA"
+    region: str | None = None
+
+
 def evaluate_artifact(
-    artifact: Artifact,
-    recipe: dict,
-    task: Task,
-    data: TaskData,
-    device: str,
-    meter: EnergyMeter,
-    settings: BenchSettings,
+    subject: Subject,
     max_test_rows: int | None = None,
     intended_device: str | None = None,
     run_energy: list[dict] | None = None,
-    country: str = "USA",
-    region: str | None = None,
     idle: Measurement | None = None,
     baseline_run_energy_j: float | None = None,
     reference: Reference | None = None,
@@ -71,6 +83,8 @@ def evaluate_artifact(
     """
     from green.progress import progress_bar
 
+    artifact, recipe, task, data = subject.artifact, subject.recipe, subject.task, subject.data
+    device, meter, settings = subject.device, subject.meter, subject.settings
     tokenizer = load_tokenizer(str(artifact.file("tokenizer")))
     test = data.test.head(max_test_rows)
     enc = task.encode(tokenizer, test.inputs, max_length)
@@ -119,8 +133,8 @@ def evaluate_artifact(
         sequence_policy=enc.policy(),
         notes=[n for a in reversed(artifact.lineage()) for n in a.extra.get("notes", [])]
         + runner.describe().get("notes", []),
-        country=country,
-        region=region,
+        country=subject.country,
+        region=subject.region,
         baseline_run_energy_j=baseline_run_energy_j,
         paired=paired,
         generation=generation or None,

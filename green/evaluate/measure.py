@@ -11,19 +11,15 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from green.artifacts import Artifact
 from green.batching import Encoded
 from green.carbon import grams_co2e
-from green.evaluate.bench import BenchSettings
 from green.evaluate.cell import measure_cell
-from green.evaluate.energy import EnergyMeter
-from green.evaluate.evaluation import device_info, package_versions, runtime_options
+from green.evaluate.evaluation import Subject, device_info, package_versions, runtime_options
 from green.evaluate.inference import inference_for
 from green.evaluate.paired import Reference
 from green.models import load_tokenizer
 from green.records import Record, build_record
 from green.runtime import device_name, open_runner
-from green.tasks.base import Task, TaskData
 
 
 def fixed_length(n_rows: int, length: int, vocab_size: int, pad_id: int, seed: int = 0) -> Encoded:
@@ -33,20 +29,16 @@ def fixed_length(n_rows: int, length: int, vocab_size: int, pad_id: int, seed: i
 
 
 def measure_artifact(
-    artifact: Artifact,
-    recipe: dict,
-    task: Task,
-    data: TaskData,
-    device: str,
-    meter: EnergyMeter,
-    settings: BenchSettings,
+    subject: Subject,
     batch_sizes: list[int],
     grid_lengths: list[int] | None = None,
-    country: str = "USA",
-    region: str | None = None,
     reference: Reference | None = None,
     max_length: int = 128,
 ) -> Record:
+    """A ``measurement`` record of ``subject`` at each batch size (and, on a grid, each length)."""
+    artifact, recipe, task, data = subject.artifact, subject.recipe, subject.task, subject.data
+    device, meter, settings = subject.device, subject.meter, subject.settings
+    country, region = subject.country, subject.region
     tokenizer = load_tokenizer(str(artifact.file("tokenizer")))
     # As its evaluation ran it: the recipe's runtime options (CUDA graphs, sparse kernels) come with the run.
     runner = open_runner(artifact, device, runtime_options(recipe))

@@ -223,6 +223,24 @@ class OutputTask(Task):
     Distilling from a teacher's outputs (``green.training.distill``) works on these tasks.
     """
 
+    def new_model(self, model_ref: str, data: TaskData):
+        """The pretrained encoder with a fresh head sized to the label set (``data.info["label_names"]``)."""
+        from transformers.utils import logging as hf_logging
+
+        from green.models import SAFE_LOAD, load_error
+
+        names = data.info["label_names"]
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # "newly initialized classifier" is expected, not news
+        try:
+            return self.model_class().from_pretrained(
+                model_ref, num_labels=len(names), id2label=dict(enumerate(names)),
+                label2id={n: i for i, n in enumerate(names)}, ignore_mismatched_sizes=True, **SAFE_LOAD)
+        except (OSError, ValueError, KeyError) as exc:
+            raise load_error(model_ref, exc) from None
+        finally:
+            hf_logging.set_verbosity(verbosity)
+
     @abstractmethod
     def loss_from_outputs(self, outputs, targets):
         """The training loss given the model's primary outputs for a batch and its targets."""

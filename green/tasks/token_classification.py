@@ -95,24 +95,6 @@ class TokenClassification(OutputTask):
 
         return AutoModelForTokenClassification
 
-    def new_model(self, model_ref: str, data: TaskData):
-        """The pretrained encoder with a fresh tagging head sized to the tag set."""
-        from transformers.utils import logging as hf_logging
-
-        from green.models import SAFE_LOAD, load_error
-
-        names = data.info["label_names"]
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()  # "newly initialized classifier" is expected
-        try:
-            return self.model_class().from_pretrained(
-                model_ref, num_labels=len(names), id2label=dict(enumerate(names)),
-                label2id={n: i for i, n in enumerate(names)}, ignore_mismatched_sizes=True, **SAFE_LOAD)
-        except (OSError, ValueError, KeyError) as exc:
-            raise load_error(model_ref, exc) from None
-        finally:
-            hf_logging.set_verbosity(verbosity)
-
     def encode(self, tokenizer, inputs: list[str], max_length: int) -> WordEncoded:
         out = tokenizer([s.split(" ") for s in inputs], is_split_into_words=True, truncation=True,
                         max_length=max_length, padding=False)
