@@ -61,7 +61,18 @@ def _green_run(run: Path) -> bool:
     except OSError:
         return False
     return all((p.is_dir() and not p.is_symlink() and STEP_DIR.match(p.name)) or p.name == "recipe.json"
-               or (p.is_file() and _TEMP_FILE.match(p.name)) for p in entries)
+               or (p.is_file() and _TEMP_FILE.match(p.name)) or _reused_step(p) for p in entries)
+
+
+def _reused_step(p: Path) -> bool:
+    """A step a run reused: a link to another run's step folder in the same runs/ (removing it removes the link only)."""
+    if not (p.is_symlink() and STEP_DIR.match(p.name)):
+        return False
+    try:
+        target = p.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return True  # a dangling link of green's own making: removable
+    return target.parent.parent == p.parent.parent.resolve() and STEP_DIR.match(target.name) is not None
 
 
 def _green_folders(workdir: Path) -> list[Path]:

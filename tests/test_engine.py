@@ -132,3 +132,20 @@ def test_steps_dispatch_on_their_config_type_and_per_part_steps_cover_every_part
         step_for(Unregistered())
     with pytest.raises(ValueError):
         QuantizeConfig(calibration_samples=float("nan"))
+
+
+def test_doctor_removes_an_unfinished_run_that_reused_steps_and_keeps_what_it_linked(workdir, tmp_path):
+    """kill -9 after a step was linked: the run has no recipe.json; doctor removes the run and its link only."""
+    from conftest import run_green
+
+    w = tmp_path / "w"
+    shutil.copytree(workdir, w, symlinks=True)
+    first = _runs_of(w, "int8")[0]
+    step = sorted(d for d in first.iterdir() if d.is_dir())[0]
+    before = _digests(step)
+    orphan = w / "runs" / "20261202000000-int8-abcdef"
+    orphan.mkdir()
+    (orphan / step.name).symlink_to(f"../{first.name}/{step.name}", target_is_directory=True)
+    res = run_green("doctor", "--clean", "--workdir", str(w))
+    assert res.returncode == 0 and "removed 1 item(s)" in res.stdout, res.stdout + res.stderr
+    assert not orphan.exists() and _digests(step) == before
