@@ -278,30 +278,30 @@ def measure(target, batch_sizes, repeats, max_repeats, min_window_s, grid, seq_l
     wb = _workbench(workdir, device, country, region)
     rec = wb.measure(target, list(batch_sizes) or None, repeats, min_window_s,
                      (list(seq_lens) or [32, 64, 128]) if grid else None, pair=pair, max_repeats=max_repeats)
+    idle_w = rec.energy.idle.watts if rec.energy.idle else None
     table = Table("batch", "seq len", "mJ/inference", "spread", "dynamic mJ", "seq/s", "CPU ms/inf", "Wh/M", "gCO2e/M",
                   "GFLOP/inf", "source", "flags",
-                  title=markup(f"{rec.recipe} on {rec.device.name} (idle {rec.energy['idle']['watts'] or 0:.1f} W)"))
+                  title=markup(f"{rec.recipe} on {rec.device.name} (idle {idle_w or 0:.1f} W)"))
     for c in rec.cells or []:
-        eff = c.get("efficiency") or {}
-        table.add_row(*map(markup, (str(c["batch_size"]), str(c["seq_len"]),
-                      ("~" if c["estimate"] else "") + f(c["per_inference_j"] and c["per_inference_j"] * 1e3, ".3g"),
-                      f(c["spread"], ".1%"), f(c["dynamic_per_inference_j"] and c["dynamic_per_inference_j"] * 1e3, ".3g"),
-                      f(c["throughput_per_s"], ".0f"),
-                      f(c.get("cpu_s_per_inference") and c["cpu_s_per_inference"] * 1e3, ".3g"),
-                      f(c["wh_per_million"], ".3g"), f(c["gco2e_per_million"], ".3g"),
+        e, eff = c.energy, c.efficiency or {}
+        table.add_row(*map(markup, (str(c.batch_size), str(c.seq_len),
+                      ("~" if e.estimate else "") + f(e.per_inference_j and e.per_inference_j * 1e3, ".3g"),
+                      f(e.spread, ".1%"), f(e.dynamic_per_inference_j and e.dynamic_per_inference_j * 1e3, ".3g"),
+                      f(e.throughput_per_s, ".0f"),
+                      f(e.cpu_s_per_inference and e.cpu_s_per_inference * 1e3, ".3g"),
+                      f(c.wh_per_million, ".3g"), f(c.gco2e_per_million, ".3g"),
                       f(eff.get("flops_per_inference") and eff["flops_per_inference"] / 1e9, ".3g"),
-                      c["source"], "; ".join(c["flags"]) or "-")))
+                      e.source, "; ".join(e.flags) or "-")))
     stdout.print(table)
     for c in rec.cells or []:
-        p = c.get("paired")
+        p = c.paired
         if p:
-            lo, hi = p["energy_ratio_range"] or (None, None)
-            _echo(f"batch {c['batch_size']}, length {c['seq_len']}: {rec.recipe} vs {p['reference']} over "
-                       f"{p['rounds']} alternating rounds: energy {f(p['energy_ratio'], '.3f')}x "
-                       f"[{f(lo, '.3f')}-{f(hi, '.3f')}], throughput {f(p['throughput_ratio'], '.2f')}x, "
-                       f"CPU-s {f(p['cpu_seconds_ratio'], '.3f')}x; "
-                       f"{'settled' if p['converged'] else 'not settled' if p['converged'] is False else 'one round'}"
-                       f"{', contended' if p['contended'] else ''}")
+            lo, hi = p.energy_ratio_range or (None, None)
+            settled = "settled" if p.converged else "not settled" if p.converged is False else "one round"
+            _echo(f"batch {c.batch_size}, length {c.seq_len}: {rec.recipe} vs {p.reference} over "
+                  f"{p.rounds} alternating rounds: energy {f(p.energy_ratio, '.3f')}x "
+                  f"[{f(lo, '.3f')}-{f(hi, '.3f')}], throughput {f(p.throughput_ratio, '.2f')}x, "
+                  f"CPU-s {f(p.cpu_seconds_ratio, '.3f')}x; {settled}{', contended' if p.contended else ''}")
     _echo(f"record: {rec.file}")
 
 

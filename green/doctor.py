@@ -141,12 +141,38 @@ def diagnose(workdir: Path) -> list[Finding]:
         except GreenError as exc:
             found.append(Finding("unreadable task.json", task_file, _size(task_file), str(exc).split("; ")[0], False))
     records = workdir / "records"
+    readable = []
     for path in sorted(records.glob("*.json")) if records.is_dir() else []:
         try:
-            read_record(path)
+            readable.append(read_record(path))
         except ValueError as exc:
             found.append(Finding("unreadable record", path, _size(path), str(exc), False))
+    found += _unused_runs(runs, readable, found)
     return sorted(found, key=lambda f: not f.removable)
+
+
+def _unused_runs(runs: Path, records: list, found: list[Finding]) -> list[Finding]:
+    """Complete runs whose artifacts no record uses, directly or through a later run's link.
+
+    Listed, never removed: a record deleted by hand leaves its run behind, and only the user
+    knows whether it is still wanted (a later recipe sharing its steps would reuse it).
+    """
+    if not runs.is_dir() or runs.is_symlink():
+        return []
+    # Record paths may be relative to wherever green ran: a run is named by its folder.
+    used = {Path(p).parent.name for r in records for p in [r.artifact, *(s.get("path", "") for s in r.lineage)]}
+    folders = [r for r in sorted(runs.iterdir()) if r.is_dir() and _green_run(r)
+               and not any(f.path == r for f in found)]
+    for run in folders:
+        for step in run.iterdir():
+            if step.is_symlink() and run.name in used:
+                try:
+                    used.add(step.resolve(strict=True).parent.name)
+                except (OSError, RuntimeError):
+                    pass
+    return [Finding("unused run", run, _size(run), "no record uses its artifacts (its record was removed?); "
+                    "delete the folder by hand if no later recipe should reuse its steps", False)
+            for run in folders if run.name not in used and not run_problem(run)]
 
 
 def clean(findings: list[Finding]) -> list[Finding]:

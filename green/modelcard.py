@@ -14,6 +14,7 @@ from pathlib import Path
 
 from green.records import Record
 from green.report import view
+from green.report.summary import Entry
 
 #: What each task's folder is loaded as, with optimum (ONNX) and with transformers (PyTorch).
 LOADERS = {"text-classification": ("ORTModelForSequenceClassification", "AutoModelForSequenceClassification"),
@@ -23,7 +24,7 @@ TAGS = {"quantize": "quantized", "prune": "pruned", "distill": "distilled", "dis
 
 
 def model_card(*, title: str, where: str, fmt: str, recipe: dict, lineage: list[tuple[str, dict]],
-               task: dict, record: Record | None, baseline: Record | None, entries: list[dict],
+               task: dict, record: Record | None, baseline: Record | None, entries: list[Entry],
                needs_green: str | None = None, notes: list[str] | None = None) -> str:
     """The card's text. ``where`` is what ``from_pretrained`` is given (a Hub repo or a folder name);
     ``lineage`` the steps that made the model, oldest first; ``entries`` ``summarize([record, baseline])``."""
@@ -67,11 +68,10 @@ def _co2(record: Record | None, baseline: Record | None) -> dict | None:
     if not parts:
         return None
     rec = record or baseline
-    energy = rec.energy or {}
-    where = "-".join(x for x in (energy.get("country"), energy.get("region")) if x) or None
+    where = "-".join(x for x in (rec.energy.country, rec.energy.region) if x) or None
     sources = sorted({s for r in parts for s in (r.run_energy_source or "none").split("+")})
     estimate = any("estimate" in s for s in sources)
-    steps = [s.get("step") or s.get("name") for r in parts for s in r.run_steps]
+    steps = [s.step or s.name for r in parts for s in r.run_steps]
     out = {"emissions": float(f"{sum(r.run_gco2e for r in parts):.4g}"),  # grams, as the Hub expects
            "source": f"green {rec.versions.get('green') or ''}: {'+'.join(sources)} energy x codecarbon's offline "
                      f"grid intensity{' (an estimate)' if estimate else ''}".replace("  ", " "),
@@ -123,37 +123,37 @@ def _lineage(recipe: dict, lineage: list[tuple[str, dict]], task: dict) -> list[
     return out + [""]
 
 
-def _measured(record: Record | None, baseline: Record | None, entries: list[dict]) -> list[str]:
+def _measured(record: Record | None, baseline: Record | None, entries: list[Entry]) -> list[str]:
     out = ["## Measured beside the baseline", ""]
     if record is None:
         return out + [("green has no evaluation record of this artifact, so nothing here is measured "
                        "(run `green evaluate` on it and export again)."), ""]
-    mine = next((e for e in entries if e["record"] == record.file), None)
-    base = next((e for e in entries if baseline is not None and e["record"] == baseline.file), None)
+    mine = next((e for e in entries if e.record == record.file), None)
+    base = next((e for e in entries if baseline is not None and e.record == baseline.file), None)
     cols = [e for e in (base, mine) if e is not None]
     if mine is base:
         cols = [mine]
     unit = view.unit(mine)
     fraction = view.is_fraction(cols)
-    head = ["", *[("baseline" if e is base else f"this model ({e['recipe']})") for e in cols]]
+    head = ["", *[("baseline" if e is base else f"this model ({e.recipe})") for e in cols]]
     rows = []
     for metric in [record.task.primary_metric, *sorted(set(record.metrics) - {record.task.primary_metric})]:
         rows.append([f"{metric}{' (primary)' if metric == record.task.primary_metric else ''}",
-                     *[view.sig3(e["metrics"].get(metric)) for e in cols]])
+                     *[view.sig3(e.metrics.get(metric)) for e in cols]])
     if mine is not base and mine is not None:
         rows.append([f"{record.task.primary_metric} vs baseline{' (points)' if fraction else ''}", "",
                      view.delta(mine, fraction, "n/a")])
     rows.append([f"energy per {unit}, mJ (source)", *[_energy(e) for e in cols]])
     if mine is not base:
         basis = view.ratio_basis(mine)
-        rng = mine.get("energy_vs_baseline_range")
+        rng = mine.energy_vs_baseline_range
         span = f" [{rng[0]:.2f}-{rng[1]:.2f}]" if rng else ""
         rows.append(["energy vs baseline", "1x", f"{view.ratio(mine, 'n/a')}{span}" + (f" ({basis})" if basis else "")])
     rows.append([f"throughput, {view.plural(unit)}/s", *[_throughput(e) for e in cols]])
     rows.append(["latency p50 / p95, ms (batch 1)", *[_latency(e) for e in cols]])
-    rows.append(["size, MB", *[view.sig3(e["size_mb"]) for e in cols]])
-    rows.append(["gCO2e per million", *[view.sig3(e.get("gco2e_per_million")) for e in cols]])
-    rows.append(["energy to make, J", *[view.joules(e.get("run_energy_j")) for e in cols]])
+    rows.append(["size, MB", *[view.sig3(e.size_mb) for e in cols]])
+    rows.append(["gCO2e per million", *[view.sig3(e.gco2e_per_million) for e in cols]])
+    rows.append(["energy to make, J", *[view.joules(e.run_energy_j) for e in cols]])
     if mine is not base:
         rows.append([f"payback, {view.plural(unit)}", "", view.payback(mine, "n/a")])
     out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -162,32 +162,32 @@ def _measured(record: Record | None, baseline: Record | None, entries: list[dict
     return out
 
 
-def _energy(e: dict) -> str:
+def _energy(e: Entry) -> str:
     spread = view.spread(e)
-    return (f"{view.energy_mj(e)} ({e['energy_source']}{', estimate' if e.get('energy_estimate') else ''}"
+    return (f"{view.energy_mj(e)} ({e.energy_source}{', estimate' if e.energy_estimate else ''}"
             f"{', spread ' + spread if spread else ''})")
 
 
-def _throughput(e: dict) -> str:
-    return f"{view.compact(e['throughput_per_s'])} (batch {e.get('batch_size') or '?'})"
+def _throughput(e: Entry) -> str:
+    return f"{view.compact(e.throughput_per_s)} (batch {e.batch_size or '?'})"
 
 
-def _latency(e: dict) -> str:
-    lat = e.get("latency_ms") or {}
-    return f"{view.sig3(lat.get('p50'))} / {view.sig3(lat.get('p95'))}"
+def _latency(e: Entry) -> str:
+    lat = e.latency_ms
+    return f"{view.sig3(lat.p50 if lat else None)} / {view.sig3(lat.p95 if lat else None)}"
 
 
-def _legend(record: Record, cols: list[dict]) -> list[str]:
+def _legend(record: Record, cols: list[Entry]) -> list[str]:
     out = []
-    if any(e.get("energy_estimate") for e in cols):
+    if any(e.energy_estimate for e in cols):
         out.append("`~` marks an estimate: no energy counter was readable, so energy is modelled from CPU time "
                    "(codecarbon), not measured; the spread is (max - min) / median over the energy windows.")
     if view.ratio_basis(cols[-1]) == "paired":
         out.append("The ratio to the baseline comes from alternating windows of one session (paired), so load from "
                    "other processes hit both; payback = energy to make / energy saved per inference.")
     for e in cols:
-        for w in view.warnings_of(e, record if e["record"] == record.file else None):
-            out.append(f"{e['recipe']}: {w}.")
+        for w in view.warnings_of(e, record if e.record == record.file else None):
+            out.append(f"{e.recipe}: {w}.")
     out += [f"{n}" for n in record.notes]
     return [*out, ""] if out else []
 
@@ -195,7 +195,7 @@ def _legend(record: Record, cols: list[dict]) -> list[str]:
 def _machine(record: Record) -> list[str]:
     dev = record.device
     extra = dev.model_extra or {}
-    isa = extra.get("isa") or extra.get("cpu_flags") or (record.energy or {}).get("isa")
+    isa = extra.get("isa") or extra.get("cpu_flags") or (record.energy.model_extra or {}).get("isa")
     isa_text = ", ".join(isa) if isinstance(isa, list) else (str(isa) if isa else "not recorded")
     versions = ", ".join(f"{k} {v}" for k, v in record.versions.items() if v)
     rows = record.task.test_rows_evaluated

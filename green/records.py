@@ -11,26 +11,30 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from green.artifacts import atomic_write_json, now_iso
 from green.machine import MachineInfo, machine_info
+from green.results import Cell, Energy, EnergySplit, Latency, Paired, StepWindow, Window
+from green.run_recipe import RunRecipe
 
-RECORD_VERSION = 2
+__all__ = ["Cell", "DeviceInfo", "Energy", "EnergySplit", "Latency", "Measured", "Origin", "Paired", "Record",
+           "StepWindow", "TaskInfo", "Window", "build_record", "load_records", "read_record", "write_record"]
+
+RECORD_VERSION = 3
 _ID = r"^[0-9A-Za-z][0-9A-Za-z_.-]{0,120}$"
 
-
-class Latency(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    p50: float
-    p95: float
-    mean: float | None = None
-    batch_size: int = 1
-    samples: int | None = None
+#: Version 2 kept these at the top level beside a duplicate ``energy`` dict; version 3 keeps
+#: them once, in the typed ``energy`` block (name there on the right).
+_V2_ENERGY_FIELDS = {"energy_per_inference_j": "per_inference_j", "energy_source": "source",
+                     "energy_estimate": "estimate", "energy_scope": "scope", "energy_attribution": "attribution",
+                     "throughput_per_s": "throughput_per_s", "batch_size": "batch_size",
+                     "cpu_s_per_inference": "cpu_s_per_inference"}
 
 
 class DeviceInfo(BaseModel):
@@ -56,95 +60,17 @@ class TaskInfo(BaseModel):
     test_rows_evaluated: int | None = None
 
 
-class Stability(BaseModel):
-    """How the energy windows went: agreement, contention, retries (see ``green.evaluate.bench``)."""
+class Record(BaseModel):
+    """One evaluated (or re-measured) artifact: what it is, what it scored, and its typed measurements.
 
-    model_config = ConfigDict(extra="allow")
-
-    #: Windows the figures come from, and every window run (retried and discarded ones too).
-    windows: int
-    windows_run: int
-    #: (max - min) / median of energy per inference over the windows used; None below two windows.
-    spread: float | None = None
-    spread_target: float
-    #: True: the last ``repeats`` windows (paired: rounds) agreed within the target; False: the
-    #: measurement stopped at its maximum; None: a single window, nothing to agree.
-    converged: bool | None = None
-    #: What had to agree: "energy per inference", or "paired energy ratio".
-    converged_on: str | None = None
-    #: Some window kept for the figures ran while other processes used the CPU (after retries).
-    contended: bool = False
-    contended_windows: int = 0
-    retries: int = 0
-    #: Why the windows kept although contended counted as contended (the first five).
-    contention: list[str] = Field(default_factory=list)
-
-
-class Paired(BaseModel):
-    """This artifact and a reference measured in alternating windows of one session (``green.evaluate.paired``).
-
-    Ratios are this artifact over the reference; each is the median of per-round ratios.
-    The report's "vs baseline" and payback use these when present.
+    The energy figures live once, in ``energy`` (:class:`~green.results.Energy`); the
+    properties below (``energy_per_inference_j``, ``energy_source``...) read them there.
+    Older records (versions 1 and 2, and the flat keyword form) are upgraded on validation.
     """
 
-    model_config = ConfigDict(extra="allow")
-
-    #: The reference's recipe name (``baseline``, or what ``green measure --pair`` named) and folder.
-    reference: str
-    reference_artifact: str | None = None
-    order: str | None = None
-    #: Rounds the figures come from, and every round run.
-    rounds: int
-    rounds_run: int | None = None
-    per_inference_j: float | None = None
-    reference_per_inference_j: float | None = None
-    energy_ratio: float | None = None
-    #: [min, max] of the per-round energy ratios used.
-    energy_ratio_range: list[float] | None = None
-    energy_ratio_spread: float | None = None
-    round_ratios: list[float | None] = Field(default_factory=list)
-    #: Median over rounds of (reference - this) joules per inference: what payback divides by.
-    saved_per_inference_j: float | None = None
-    throughput_per_s: float | None = None
-    reference_throughput_per_s: float | None = None
-    throughput_ratio: float | None = None
-    cpu_s_per_inference: float | None = None
-    reference_cpu_s_per_inference: float | None = None
-    cpu_seconds_ratio: float | None = None
-    cpu_seconds_ratio_spread: float | None = None
-    converged: bool | None = None
-    spread_target: float | None = None
-    retries: int = 0
-    #: Rounds kept although one of their windows was still contended after retries.
-    contended_rounds: int = 0
-    contended: bool = False
-    source: str | None = None
-    estimate: bool = False
-    attribution: str | None = None
-    reference_windows: list[dict] = Field(default_factory=list)
-
-
-class EnergySplit(BaseModel):
-    """Generative tasks: one output's energy between the encoder (measured alone, same batches) and the decoder."""
-
-    model_config = ConfigDict(extra="allow")
-
-    encoder_per_inference_j: float | None = None
-    decoder_per_inference_j: float | None = None
-    encoder_share: float | None = None
-    per_generated_token_j: float | None = None
-    decoder_per_generated_token_j: float | None = None
-    dynamic_encoder_per_inference_j: float | None = None
-    generated_tokens_per_inference: float | None = None
-    input_tokens_per_inference: float | None = None
-    encoder_windows: list[dict] = Field(default_factory=list)
-    method: str | None = None
-
-
-class Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    record_version: Literal[2] = RECORD_VERSION
+    record_version: Literal[3] = 3
     kind: Literal["evaluation", "measurement"]
     id: str = Field(pattern=_ID)
     created: str
@@ -160,26 +86,14 @@ class Record(BaseModel):
     metrics: dict[str, float | None] = Field(default_factory=dict)
     size_mb: float
     latency_ms: Latency | None = None
-    throughput_per_s: float | None = None
-    batch_size: int | None = None
     sequence_length_policy: str | None = None
-    energy_per_inference_j: float | None = None
-    energy_source: str
-    energy_estimate: bool = False
-    energy_scope: str | None = None
-    #: What the energy figure is charged to: ``process-cpu-time`` (an estimate charged to the
-    #: measuring process's CPU time), ``machine`` or ``device`` (see ``green.evaluate.energy``).
-    energy_attribution: str | None = None
-    #: CPU time (all threads of the measuring process) per inference, beside wall-clock figures.
-    cpu_s_per_inference: float | None = None
+    energy: Energy = Field(default_factory=Energy)
     #: True when a figure of this record (energy windows, paired rounds, latency) ran while
     #: other processes used the CPU, even after retries.
     contended: bool = False
-    stability: Stability | None = None
     paired: Paired | None = None
     placement: dict | None = None
     efficiency: dict | None = None
-    energy: dict = Field(default_factory=dict)
     device: DeviceInfo
     #: The CPU, its kernel-deciding ISA and the threads used (green.machine); None in older records.
     machine: MachineInfo | None = None
@@ -192,10 +106,10 @@ class Record(BaseModel):
     run_energy_kwh: float | None = None
     run_gco2e: float | None = None
     run_seconds: float | None = None
-    run_steps: list[dict] = Field(default_factory=list)
+    run_steps: list[StepWindow] = Field(default_factory=list)
     baseline_run_energy_j: float | None = None
     bench_settings: dict = Field(default_factory=dict)
-    cells: list[dict] | None = None
+    cells: list[Cell] | None = None
     #: What the numbers mean beyond themselves (sparsity on dense kernels, a fallback, ...).
     notes: list[str] = Field(default_factory=list)
     #: Generative tasks: the generation settings every output was made with (model's config + recipe).
@@ -210,9 +124,43 @@ class Record(BaseModel):
     #: Where the record was read from (set on load, not stored).
     file: str | None = Field(default=None, exclude=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _older(cls, data: Any) -> Any:
+        return _upgrade(data) if isinstance(data, dict) else data
+
     @property
     def primary_value(self) -> float | None:
         return self.metrics.get(self.task.primary_metric)
+
+    # The headline energy figures, read from the one energy block.
+    @property
+    def energy_per_inference_j(self) -> float | None:
+        return self.energy.per_inference_j
+
+    @property
+    def energy_source(self) -> str:
+        return self.energy.source
+
+    @property
+    def energy_estimate(self) -> bool:
+        return self.energy.estimate
+
+    @property
+    def energy_attribution(self) -> str | None:
+        return self.energy.attribution
+
+    @property
+    def throughput_per_s(self) -> float | None:
+        return self.energy.throughput_per_s
+
+    @property
+    def batch_size(self) -> int | None:
+        return self.energy.batch_size
+
+    @property
+    def cpu_s_per_inference(self) -> float | None:
+        return self.energy.cpu_s_per_inference
 
 
 def new_record_id(recipe: str) -> str:
@@ -221,118 +169,104 @@ def new_record_id(recipe: str) -> str:
     return f"{stamp}-{slug}-{uuid.uuid4().hex[:6]}"
 
 
-def build_record(
-    *,
-    kind: Literal["evaluation", "measurement"],
-    recipe: dict,
-    artifact,
-    task: dict,
-    device: dict,
-    energy: dict,
-    latency: dict | None,
-    settings: dict,
-    versions: dict,
-    metrics: dict | None = None,
-    data: dict | None = None,
-    test_rows: int | None = None,
-    run_steps: list[dict] | None = None,
-    placement: dict | None = None,
-    efficiency: dict | None = None,
-    sequence_policy: str | None = None,
-    country: str = "USA",
-    region: str | None = None,
-    cells: list[dict] | None = None,
-    baseline_run_energy_j: float | None = None,
-    notes: list[str] | None = None,
-    paired: dict | None = None,
-    generation: dict | None = None,
-    reference: dict | None = None,
-    predictions: dict | None = None,
-) -> Record:
-    """Assemble and validate a record. ``energy`` is the benchmark's result at the throughput batch.
+@dataclass
+class Origin:
+    """What a record is about: the recipe and artifact, the task and data, the device, and how it was benchmarked."""
 
-    ``recipe`` is the recipe as a dict with ``name`` (and ``origin``/``digest`` when read
-    from a file); ``run_steps`` the measured windows of the steps that made the artifact;
-    ``paired`` the block of :func:`green.evaluate.paired.measure_paired`, when there was one.
+    recipe: RunRecipe
+    artifact: Any
+    #: The task's metric description (``Task.metric_description``) and the data's (``TaskData.describe``).
+    task: dict
+    data: dict
+    device: dict
+    settings: dict
+    versions: dict
+    #: The windows of the steps that made the artifact (training for the baseline), reused ones marked.
+    run_steps: list[StepWindow] = field(default_factory=list)
+    baseline_run_energy_j: float | None = None
+    country: str = "USA"
+    region: str | None = None
+
+
+@dataclass
+class Measured:
+    """What evaluation or ``green measure`` found: energy at the throughput batch and everything beside it."""
+
+    energy: Energy
+    latency: Latency | None = None
+    paired: Paired | None = None
+    cells: list[Cell] | None = None
+    metrics: Mapping[str, float | None] = field(default_factory=dict)
+    test_rows: int | None = None
+    placement: dict | None = None
+    efficiency: dict | None = None
+    sequence_policy: str | None = None
+    notes: list[str] = field(default_factory=list)
+    generation: dict | None = None
+    reference: dict | None = None
+    predictions: dict | None = None
+
+
+def build_record(kind: Literal["evaluation", "measurement"], origin: Origin, measured: Measured) -> Record:
+    """Assemble and validate a record: the one place records are made, for evaluations and measurements alike.
+
+    The energy block gains the record's scope, the idle window and the scaled figures (Wh and
+    gCO2e per million inferences, on ``origin``'s grid); the run's energy is the sum of its
+    steps' windows, known only when every step was measured.
     """
     from green.carbon import J_PER_KWH, grams_co2e
 
-    steps = run_steps or []
-    run_j = [s.get("joules") for s in steps]
-    # The run's energy is known only when every step that made the artifact was measured.
-    run_total = sum(run_j) if steps and all(j is not None for j in run_j) else None
-    fresh = [s.get("joules") for s in steps if not s.get("reused")]
-    spent = sum(fresh) if run_total is not None else None  # type: ignore[arg-type]
-    per_inf = energy.get("per_inference_j")
-    contended = bool(energy.get("contended") or (paired or {}).get("contended") or (latency or {}).get("contended"))
+    recipe, artifact, steps = origin.recipe, origin.artifact, origin.run_steps
+    run_j = [s.joules for s in steps]
+    run_total = sum(j for j in run_j if j is not None) if steps and None not in run_j else None
+    spent = sum(s.joules or 0.0 for s in steps if not s.reused) if run_total is not None else None
+    energy = measured.energy.model_copy()
+    per_inf = energy.per_inference_j
+    energy.scope = "gpu" if origin.device["kind"] == "cuda" else "cpu+ram" if energy.estimate else "cpu"
+    energy.wh_per_million = per_inf * 1e6 / 3600.0 if per_inf is not None else None
+    energy.gco2e_per_million = grams_co2e(per_inf * 1e6, origin.country, origin.region) if per_inf is not None else None
+    energy.country, energy.region = origin.country, origin.region
+    paired, latency = measured.paired, measured.latency
     return Record(
         kind=kind,
-        id=new_record_id(recipe["name"] if kind == "evaluation" else f"measure-{recipe['name']}"),
+        id=new_record_id(recipe.name if kind == "evaluation" else f"measure-{recipe.name}"),
         created=now_iso(),
-        recipe=recipe["name"],
-        recipe_origin=recipe.get("origin"),
-        recipe_digest=recipe.get("digest"),
-        recipe_detail={k: v for k, v in recipe.items() if k not in ("origin", "digest")},
+        recipe=recipe.name,
+        recipe_origin=recipe.origin,
+        recipe_digest=recipe.digest,
+        recipe_detail=recipe.detail(),
         artifact=str(artifact.path),
         artifact_format=artifact.format,
         lineage=[{"step": a.step, "path": str(a.path)} for a in artifact.lineage()],
-        task=TaskInfo(**task, data=data or {}, test_rows_evaluated=test_rows),
-        metrics=metrics or {},
+        task=TaskInfo(**origin.task, data=origin.data, test_rows_evaluated=measured.test_rows),
+        metrics=dict(measured.metrics),
         size_mb=artifact.size_bytes / 1e6,
-        latency_ms=Latency(**latency) if latency else None,
-        throughput_per_s=energy.get("throughput_per_s"),
-        batch_size=energy.get("batch_size"),
-        sequence_length_policy=sequence_policy,
-        energy_per_inference_j=per_inf,
-        energy_source=energy.get("source") or "none",
-        energy_estimate=bool(energy.get("estimate")),
-        energy_scope=("gpu" if device["kind"] == "cuda" else "cpu+ram" if energy.get("estimate") else "cpu"),
-        energy_attribution=energy.get("attribution"),
-        cpu_s_per_inference=energy.get("cpu_s_per_inference"),
-        contended=contended,
-        stability=_stability(energy),
-        paired=Paired(**paired) if paired else None,
-        placement=placement,
-        efficiency=efficiency,
-        energy={
-            **{k: v for k, v in energy.items() if k not in ("batch_shapes", "generation_shapes", "split", "generation")},
-            "pareto_uses": "total",
-            "wh_per_million": per_inf * 1e6 / 3600.0 if per_inf is not None else None,
-            "gco2e_per_million": grams_co2e(per_inf * 1e6, country, region) if per_inf is not None else None,
-            "country": country,
-            "region": region,
-        },
-        device=DeviceInfo(**device),
-        machine=machine_info((device.get("runtime") or {}).get("intra_op_threads")),
+        latency_ms=latency,
+        sequence_length_policy=measured.sequence_policy,
+        energy=energy,
+        contended=bool(energy.contended or (paired and paired.contended) or (latency and latency.contended)),
+        paired=paired,
+        placement=measured.placement,
+        efficiency=measured.efficiency,
+        device=DeviceInfo(**origin.device),
+        machine=machine_info((origin.device.get("runtime") or {}).get("intra_op_threads")),
         run_energy_j=run_total if kind == "evaluation" else artifact.run_energy_j,
         run_energy_spent_j=spent if kind == "evaluation" else None,
-        run_energy_source="+".join(sorted({s.get("source", "none") for s in steps})) or None,
+        run_energy_source="+".join(sorted({s.source for s in steps})) or None,
         run_energy_kwh=run_total / J_PER_KWH if run_total is not None else None,
-        run_gco2e=grams_co2e(run_total, country, region) if run_total is not None else None,
-        run_seconds=sum(s.get("seconds") or 0.0 for s in steps) if steps else None,
+        run_gco2e=grams_co2e(run_total, origin.country, origin.region) if run_total is not None else None,
+        run_seconds=sum(s.seconds or 0.0 for s in steps) if steps else None,
         run_steps=steps,
-        baseline_run_energy_j=baseline_run_energy_j,
-        bench_settings=settings,
-        cells=cells,
-        notes=list(notes or []),
-        versions=versions,
-        generation=generation,
-        energy_split=EnergySplit(**energy["split"]) if energy.get("split") else None,
-        reference=reference,
-        predictions=predictions,
+        baseline_run_energy_j=origin.baseline_run_energy_j,
+        bench_settings=origin.settings,
+        cells=measured.cells,
+        notes=list(measured.notes),
+        versions=origin.versions,
+        generation=measured.generation,
+        energy_split=energy.split,
+        reference=measured.reference,
+        predictions=measured.predictions,
     )
-
-
-def _stability(energy: dict) -> Stability | None:
-    if "windows_run" not in energy:  # an energy block from before windows were judged
-        return None
-    # One line per window kept although contended, the first few: enough to say why.
-    reasons = ["; ".join(w["contention"]) for w in energy.get("windows", []) if w.get("used") and w.get("contention")]
-    return Stability(windows=energy["repeats"], windows_run=energy["windows_run"], spread=energy.get("spread"),
-                     spread_target=energy["spread_target"], converged=energy.get("converged"),
-                     converged_on=energy.get("converged_on"), contended=bool(energy.get("contended")),
-                     contended_windows=energy.get("contended_windows", 0), retries=energy.get("retries", 0),
-                     contention=reasons[:5])
 
 
 def write_record(records_dir: Path, record: Record) -> Path:
@@ -364,7 +298,7 @@ def read_record(path: Path) -> Record:
     if problem:
         raise ValueError(problem)
     try:
-        record = Record.model_validate(_upgrade(payload))
+        record = Record.model_validate(payload)
     except RecursionError:
         raise ValueError("nested too deeply") from None
     except ValidationError as exc:
@@ -419,11 +353,53 @@ def load_records(records_dir: Path, notes: list[str] | None = None) -> list[Reco
 
 
 def _upgrade(payload: dict[str, Any]) -> dict[str, Any]:
-    """Version 1 records (green 0.1): classification metrics at the top level, no task block."""
-    if payload.get("record_version", 1) >= RECORD_VERSION:
+    """An older record as this version reads it: version 1 (green 0.1), version 2, or the flat keyword form."""
+    version = payload.get("record_version")
+    if version is not None and version >= RECORD_VERSION:
         return payload
-    p = dict(payload)
+    task = payload.get("task")
+    # Version 1 files carry no version and no task block with a primary metric.
+    has_task = isinstance(task, TaskInfo) or (isinstance(task, dict) and "primary_metric" in task)
+    v1 = version == 1 or (version is None and not has_task)
+    legacy = payload.keys() & (_V2_ENERGY_FIELDS.keys() | {"stability"})
+    if version is None and not v1 and not legacy:
+        return payload  # already this version's shape (built in code, the version left to its default)
+    return _from_v2(_from_v1(payload) if v1 else dict(payload))
+
+
+def _from_v2(p: dict[str, Any]) -> dict[str, Any]:
+    """Version 2: headline energy figures at the top level and again in an untyped ``energy`` dict."""
     p["record_version"] = RECORD_VERSION
+    energy = dict(p.get("energy") or {})
+    for old, new in _V2_ENERGY_FIELDS.items():
+        value = p.pop(old, None)
+        if value is not None:  # the top-level figure was the record's own; the dict's copy may be older
+            energy[new] = value
+    energy.pop("pareto_uses", None)
+    stability = p.pop("stability", None) or {}
+    for key in ("converged", "converged_on", "spread", "spread_target", "windows_run", "retries",
+                "contended_windows"):
+        if key in stability and key not in energy:
+            energy[key] = stability[key]
+    if energy.get("source") is None:
+        energy["source"] = "none"
+    p["energy"] = energy
+    if isinstance(p.get("cells"), list):
+        p["cells"] = [_cell_from_v2(c) if isinstance(c, dict) else c for c in p["cells"]]
+    return p
+
+
+def _cell_from_v2(cell: dict[str, Any]) -> dict[str, Any]:
+    """A version 2 cell merged its energy block into itself; version 3 nests it."""
+    if "energy" in cell:
+        return cell
+    own = {"batch_size", "seq_len", "paired", "wh_per_million", "gco2e_per_million", "efficiency"}
+    return {k: v for k, v in cell.items() if k in own} | {"energy": {k: v for k, v in cell.items() if k not in own}}
+
+
+def _from_v1(payload: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 records (green 0.1): classification metrics at the top level, no task block."""
+    p = dict(payload)
     p.setdefault("kind", "evaluation")
     metrics = {k: p.pop(k) for k in ("accuracy", "macro_f1") if k in p}
     p["metrics"] = {k: v for k, v in metrics.items() if v is not None}

@@ -26,6 +26,8 @@ from green.evaluate.energy import EnergyMeter
 from green.evaluate.paired import Reference
 from green.limits import check_batch_memory, check_seed
 from green.records import Record, load_records, new_record_id, write_record
+from green.results import StepWindow
+from green.run_recipe import RunRecipe
 from green.runs import BASELINE, complete_runs, find_run, recipe_of
 from green.runtime import resolve_device
 from green.taskfile import read_task_file
@@ -33,6 +35,7 @@ from green.tasks import DEFAULT_TASK, DataSpec, Task, TaskData, get_task
 from green.workdir import WorkdirLock, check_writable, disk_errors
 
 if TYPE_CHECKING:
+    from green.recipe import Recipe
     from green.report import Report
 
 log = logging.getLogger(__name__)
@@ -195,7 +198,7 @@ class Workbench:
         recipe = {"name": BASELINE, "origin": BASELINE,
                   "description": f"fine-tuned {spec['model']} ({spec['budget']} budget), PyTorch fp32",
                   "steps": [{"train": artifact.params}], "evaluate": {"runtime": "torch", "device": "any"}}
-        return self._evaluate(artifact, recipe, device, quick, [dict(artifact.energy, step="train")])
+        return self._evaluate(artifact, recipe, device, quick, [StepWindow(**artifact.energy, step="train")])
 
     # -- compress ------------------------------------------------------------------------
     def compress(self, recipe: str, quick: bool = False, reuse: bool = True, **train_kwargs) -> Record:
@@ -228,7 +231,7 @@ class Workbench:
         parent = Artifact.load(self.baseline_dir)
         budget = root_budget(task, parent, device, quick)
         cache = StepCache(self.runs_dir) if reuse else None
-        steps_energy = []
+        steps_energy: list[StepWindow] = []
         meter = self.meter(device)
         try:
             for i, step in enumerate(spec.steps, 1):
@@ -243,12 +246,12 @@ class Workbench:
                     artifact = Artifact.load(out)
                     log.info("%s: step %d/%d, %s: reused from run %s", spec.name, i, len(spec.steps), step.name,
                              Path(cached.path).parent.name)
-                    steps_energy.append(dict(cached.energy, step=step.name, reused=True,
-                                             reused_from=Path(cached.path).parent.name))
+                    steps_energy.append(StepWindow(**cached.energy, step=step.name, reused=True,
+                                                   reused_from=Path(cached.path).parent.name))
                 else:
                     with status(f"{spec.name}: step {i}/{len(spec.steps)}, {step.name}"):
                         artifact = run_step(parent, step.config, ctx, meter, key=key)
-                    steps_energy.append(dict(artifact.energy, step=step.name, reused=False))
+                    steps_energy.append(StepWindow(**artifact.energy, step=step.name, reused=False))
                 parent = artifact
             recipe = spec.to_dict() | {"origin": spec.origin, "digest": spec.digest}
             record = self._evaluate(parent, recipe, device, quick, steps_energy, intended,
@@ -284,8 +287,10 @@ class Workbench:
         device, intended = self._placement(spec)
         return spec, device, intended
 
-    def _placement(self, spec) -> tuple[str, str]:
-        """Where a recipe runs (device) and where it is meant to run (intended)."""
+    def _placement(self, spec: "Recipe | RunRecipe") -> tuple[str, str]:
+        """Where a recipe runs (device) and where it is meant to run (intended): the one rule, for
+        ``compress``, ``evaluate`` and ``measure`` alike (CPU recipes on the CPU, CUDA ones on a GPU
+        or their declared fallback, the rest where ``--device`` or the machine says)."""
         want = spec.evaluate.device
         if want == "cpu":
             return "cpu", "cpu"
@@ -318,14 +323,14 @@ class Workbench:
         return self._data
 
     # -- evaluation ----------------------------------------------------------------------
-    def _evaluate(self, artifact: Artifact, recipe: dict, device: str, quick: bool, run_energy: list[dict],
+    def _evaluate(self, artifact: Artifact, recipe: dict, device: str, quick: bool, run_energy: list[StepWindow],
                   intended: str | None = None, reference: Reference | None = None) -> Record:
         from green.evaluate.evaluation import Subject, evaluate_artifact
 
         spec = self._task_spec()
-        settings = default_settings(device, quick or spec.get("quick", False),
-                                    (recipe.get("evaluate") or {}).get("batch_size"))
-        subject = Subject(artifact, recipe, self.task(), self.task_data(), device, self.meter(device), settings,
+        run_recipe = RunRecipe.of(recipe)
+        settings = default_settings(device, quick or spec.get("quick", False), run_recipe.evaluate.batch_size)
+        subject = Subject(artifact, run_recipe, self.task(), self.task_data(), device, self.meter(device), settings,
                           self.country, self.region)
         record = evaluate_artifact(
             subject, max_test_rows=spec.get("max_test_rows"), max_length=spec.get("max_length") or 128,
@@ -344,6 +349,7 @@ class Workbench:
         naming it is an error, and a recipe name picks its newest complete run.
         """
         path = Path(target).expanduser()
+        found: tuple[Artifact, dict] | None
         if Artifact.exists(path):
             found = Artifact.load(path), recipe_of(path, self.baseline_dir)
         elif target == BASELINE and self.has_baseline():
@@ -376,12 +382,11 @@ class Workbench:
             artifact, recipe = self.resolve_artifact(target)
             if recipe["name"] == BASELINE:
                 return self._evaluate_baseline(artifact, resolve_device(self.device_option), False)
-            want = (recipe.get("evaluate") or {}).get("device", "any")
-            device = "cpu" if want == "cpu" else resolve_device(self.device_option)
+            device, intended = self._placement(RunRecipe.of(recipe))
             # Nothing is rerun: every step's energy is its original, none of it spent now.
-            steps = [dict(a.energy, step=a.step, reused=True, reused_from=Path(a.path).parent.name)
+            steps = [StepWindow(**a.energy, step=a.step, reused=True, reused_from=Path(a.path).parent.name)
                      for a in reversed(artifact.lineage()) if a.step != "train"]
-            return self._evaluate(artifact, recipe, device, False, steps, want if want != "any" else None,
+            return self._evaluate(artifact, recipe, device, False, steps, intended,
                                   reference=self.baseline_reference(device))
 
     def measure(self, target: str, batch_sizes: list[int] | None = None, repeats: int | None = None,
@@ -402,7 +407,10 @@ class Workbench:
         from green.evaluate.measure import measure_artifact
 
         artifact, recipe = self.resolve_artifact(target)
-        device = "cpu" if artifact.target_device == "cpu" else resolve_device(self.device_option)
+        run_recipe = RunRecipe.of(recipe)
+        if run_recipe.evaluate.device == "any" and artifact.target_device == "cpu":  # a folder without its run
+            run_recipe.evaluate.device = "cpu"
+        device, _ = self._placement(run_recipe)
         settings = default_settings(device)
         if repeats:
             settings = replace(settings, repeats=repeats)
@@ -425,10 +433,11 @@ class Workbench:
             other, other_recipe = self.resolve_artifact(pair)
             from green.evaluate.evaluation import runtime_options
 
-            reference = Reference(other_recipe["name"], other, device, runtime_options(other_recipe))
+            reference = Reference(other_recipe["name"], other, device, runtime_options(RunRecipe.of(other_recipe)))
         from green.evaluate.evaluation import Subject
 
-        subject = Subject(artifact, recipe, task, data, device, self.meter(device), settings, self.country, self.region)
+        subject = Subject(artifact, run_recipe, task, data, device, self.meter(device), settings, self.country,
+                          self.region)
         record = measure_artifact(subject, batch_sizes, grid_lengths, reference=reference, max_length=max_length)
         write_record(self.records_dir, record)
         return record

@@ -45,13 +45,13 @@ def test_measured_energy_block_carries_the_band_and_keeps_the_central_figure(mon
     monkeypatch.setattr(band_mod, "machine_ram_gb", lambda: 23.0)
     energy = measure_energy(SpinRunner("w", 0.004), rows(), EnergyMeter([CodecarbonLikeBackend()]),
                             settings(max_retries=0))
-    b = energy["band"]
-    assert energy["source"] == "codecarbon-estimate" and energy["per_inference_j"] == b["central_j"]
-    assert energy["per_inference_j"] == pytest.approx(CC_W * 0.004 / 8, rel=0.15)
-    assert b["low_j"] == pytest.approx(b["central_j"] * CCF_W / CC_W)
+    b = energy.band
+    assert energy.source == "codecarbon-estimate" and energy.per_inference_j == b.central_j
+    assert energy.per_inference_j == pytest.approx(CC_W * 0.004 / 8, rel=0.15)
+    assert b.low_j == pytest.approx(b.central_j * CCF_W / CC_W)
     # A meter that reads a counter gets none.
     assert measure_energy(SpinRunner("w", 0.004), rows(), EnergyMeter([CpuTimeBackend()]),
-                          settings(max_retries=0, repeats=2))["band"] is None
+                          settings(max_retries=0, repeats=2)).band is None
 
 
 def test_report_shows_the_band_beside_the_central_estimate(tmp_path):
@@ -61,11 +61,11 @@ def test_report_shows_the_band_beside_the_central_estimate(tmp_path):
     from test_report import cpu_workdir_records
 
     recs = cpu_workdir_records()
-    band = cpu_energy_band(0.126, COEFFICIENTS, 23.0).model_dump()
-    recs[1] = recs[1].model_copy(update={"energy": recs[1].energy | {"band": band}})
+    band = cpu_energy_band(0.126, COEFFICIENTS, 23.0)
+    recs[1] = recs[1].model_copy(update={"energy": recs[1].energy.model_copy(update={"band": band})})
     entries = summarize(recs)
-    int8 = next(e for e in entries if e["recipe"] == "int8")
-    assert int8["energy_vs_baseline"] == pytest.approx(126 / 232)  # ratios stay on the central model
+    int8 = next(e for e in entries if e.recipe == "int8")
+    assert int8.energy_vs_baseline == pytest.approx(126 / 232)  # ratios stay on the central model
     html = page(entries, recs)
     assert "~126 (55.8-126)" in html and "not measurement spread" in html
     from green.records import write_record

@@ -83,25 +83,25 @@ def test_records_carry_lineage_versions_and_energy_windows(workdir):
     assert "dynamic padding" in int8["sequence_length_policy"]
     energy = int8["energy"]
     used = [w for w in energy["windows"] if w["used"]]
-    assert len(used) == energy["repeats"] == int8["stability"]["windows"] and energy["repeats"] >= 3
-    assert len(energy["windows"]) == int8["stability"]["windows_run"] <= 5 + 1  # quick: max 5, one retry
-    assert int8["stability"]["converged"] in (True, False) and int8["stability"]["spread_target"] == 0.05
+    assert len(used) == energy["repeats"] and energy["repeats"] >= 3
+    assert len(energy["windows"]) == energy["windows_run"] <= 5 + 1  # quick: max 5, one retry
+    assert energy["converged"] in (True, False) and energy["spread_target"] == 0.05
     assert all(w["seconds"] >= energy["min_window_s"] and w["sequences"] > 0 for w in energy["windows"])
     # Each window knows this process's CPU time and what the rest of the machine used.
     assert all(w["cpu_s"] > 0 and w["other_cpu_s"] is not None for w in energy["windows"])
-    assert int8["cpu_s_per_inference"] > 0 and int8["energy_attribution"] == "process-cpu-time"
-    assert int8["contended"] == (int8["stability"]["contended"] or int8["paired"]["contended"]
+    assert energy["cpu_s_per_inference"] > 0 and energy["attribution"] == "process-cpu-time"
+    assert int8["contended"] == (energy["contended"] or int8["paired"]["contended"]
                                  or int8["latency_ms"]["contended"])
     # Measured in rounds alternating with the baseline; the absolute figures stay beside the ratio.
     paired = int8["paired"]
     assert paired["reference"] == "baseline" and paired["rounds"] == energy["repeats"]
-    assert paired["per_inference_j"] == pytest.approx(int8["energy_per_inference_j"])
+    assert paired["per_inference_j"] == pytest.approx(energy["per_inference_j"])
     assert paired["energy_ratio"] > 0 and paired["reference_per_inference_j"] > 0
     lo, hi = paired["energy_ratio_range"]
     assert lo <= paired["energy_ratio"] <= hi
     assert len(paired["reference_windows"]) == len(energy["windows"])
     assert Path(paired["reference_artifact"]).name == "baseline"
-    assert energy["idle"]["source"] == int8["energy_source"]
+    assert energy["idle"]["source"] == energy["source"]
     assert energy["gco2e_per_million"] > 0 and energy["wh_per_million"] > 0
     onnx_dir = Path(int8["artifact"])
     assert (onnx_dir / "green-artifact.json").is_file()
@@ -233,8 +233,9 @@ def test_measure_adds_a_record_and_replaces_nothing(workdir):
     assert len(new) == 1 and new[0]["kind"] == "measurement" and new[0]["recipe"] == "int8"
     cells = new[0]["cells"]
     assert [(c["batch_size"], c["seq_len"]) for c in cells] == [(1, 16), (4, 16), (1, 48), (4, 48)]
-    assert all(c["per_inference_j"] > 0 and c["repeats"] in (2, 3) and len(c["windows"]) <= 3 + 2 for c in cells)
-    assert all(sum(w["used"] for w in c["windows"]) == c["repeats"] for c in cells)
+    energies = [c["energy"] for c in cells]  # each cell nests its typed energy block
+    assert all(e["per_inference_j"] > 0 and e["repeats"] in (2, 3) and len(e["windows"]) <= 3 + 2 for e in energies)
+    assert all(sum(w["used"] for w in e["windows"]) == e["repeats"] for e in energies)
     # Longer sequences cost more arithmetic per inference.
     assert cells[2]["efficiency"]["flops_per_inference"] > cells[0]["efficiency"]["flops_per_inference"]
     assert "GFLOP/inf" in res.stdout
@@ -252,7 +253,7 @@ def test_measure_pairs_with_the_baseline_and_one_repeat_has_no_spread(workdir):
     rec = json.loads(Path(res.stdout.strip().splitlines()[-1].split("record: ")[1]).read_text())
     assert rec["paired"]["reference"] == "baseline" and rec["paired"]["rounds"] == 1
     assert rec["energy"]["spread"] is None and rec["paired"]["energy_ratio_spread"] is None
-    assert rec["stability"]["converged"] is None
+    assert rec["energy"]["converged"] is None
     assert "n/a" in res.stdout and "0.0%" not in res.stdout
     assert "int8 vs baseline over 1 alternating rounds" in res.stdout
 

@@ -101,22 +101,22 @@ def test_paired_rounds_alternate_and_give_the_known_ratio(meter):
 
     # Rounds alternate and flip their order: fast slow | slow fast | fast slow ...
     assert opened[:6] == ["pair-0-fast", "pair-0-slow", "pair-1-slow", "pair-1-fast", "pair-2-fast", "pair-2-slow"]
-    assert paired["rounds_run"] == len(opened) // 2 >= 3
+    assert paired.rounds_run == len(opened) // 2 >= 3
     # Same batches on both sides: the ratio is the ratio of CPU cost per batch, 0.4.
-    assert paired["energy_ratio"] == pytest.approx(0.4, rel=0.1)
-    assert paired["cpu_seconds_ratio"] == pytest.approx(0.4, rel=0.1)
-    lo, hi = paired["energy_ratio_range"]
-    assert lo <= paired["energy_ratio"] <= hi
-    assert paired["reference"] == "slow" and paired["attribution"] == "process-cpu-time"
-    assert paired["per_inference_j"] == pytest.approx(WATTS_PER_CPU_S * 0.004 / 8, rel=0.1)
-    assert paired["reference_per_inference_j"] == pytest.approx(WATTS_PER_CPU_S * 0.010 / 8, rel=0.1)
-    assert paired["saved_per_inference_j"] == pytest.approx(WATTS_PER_CPU_S * 0.006 / 8, rel=0.15)
-    assert paired["throughput_ratio"] > 1.5  # the cheaper runner also runs more rows per second
+    assert paired.energy_ratio == pytest.approx(0.4, rel=0.1)
+    assert paired.cpu_seconds_ratio == pytest.approx(0.4, rel=0.1)
+    lo, hi = paired.energy_ratio_range
+    assert lo <= paired.energy_ratio <= hi
+    assert paired.reference == "slow" and paired.attribution == "process-cpu-time"
+    assert paired.per_inference_j == pytest.approx(WATTS_PER_CPU_S * 0.004 / 8, rel=0.1)
+    assert paired.reference_per_inference_j == pytest.approx(WATTS_PER_CPU_S * 0.010 / 8, rel=0.1)
+    assert paired.saved_per_inference_j == pytest.approx(WATTS_PER_CPU_S * 0.006 / 8, rel=0.15)
+    assert paired.throughput_ratio > 1.5  # the cheaper runner also runs more rows per second
     # The energy block is the target's absolute figures from the same rounds.
-    assert energy["per_inference_j"] == pytest.approx(paired["per_inference_j"])
-    assert energy["cpu_s_per_inference"] == pytest.approx(0.004 / 8, rel=0.1)
-    assert len(paired["reference_windows"]) == paired["rounds_run"] == len(energy["windows"])
-    assert energy["converged_on"] == "paired energy ratio"
+    assert energy.per_inference_j == pytest.approx(paired.per_inference_j)
+    assert energy.cpu_s_per_inference == pytest.approx(0.004 / 8, rel=0.1)
+    assert len(paired.reference_windows) == paired.rounds_run == len(energy.windows)
+    assert energy.converged_on == "paired energy ratio"
 
 
 def test_both_sides_of_a_pair_run_the_same_batches(meter):
@@ -126,8 +126,8 @@ def test_both_sides_of_a_pair_run_the_same_batches(meter):
     slow = prepare_workload("slow", SpinRunner("slow", 0.02), enc, s)
     energy, paired = measure_paired(fast, slow, meter, s)
     assert fast.pass_batches == slow.pass_batches
-    for w in energy["windows"] + paired["reference_windows"]:
-        assert w["batches"] % fast.pass_batches == 0  # whole passes over the same batches
+    for w in energy.windows + paired.reference_windows:
+        assert w.batches % fast.pass_batches == 0  # whole passes over the same batches
 
 
 # -- CPU time and attribution ---------------------------------------------------------------
@@ -194,7 +194,7 @@ def test_a_window_is_flagged_when_another_process_burns_cpu(meter):
     # The burner used about one core for the second we slept; we used next to nothing.
     assert usage.other_s >= 0.6 and usage.process_s < 0.1
     assert window.contended and any("other processes used" in r for r in window.reasons)
-    assert window.to_dict()["other_cpu_share"] > OTHER_SHARE_MAX
+    assert window.result().other_cpu_share > OTHER_SHARE_MAX
 
 
 @pytest.mark.skipif(machine_busy_seconds() is None, reason="no /proc/stat on this system")
@@ -207,11 +207,11 @@ def test_contended_windows_are_retried_a_bounded_number_of_times_then_reported(m
     finally:
         proc.kill()
         proc.wait()
-    windows = energy["windows"]
-    assert energy["retries"] == 2 and sum(w["retried"] for w in windows) == 2
+    windows = energy.windows
+    assert energy.retries == 2 and sum(w.retried for w in windows) == 2
     assert len(windows) <= s.max_repeats + s.max_retries
-    assert energy["contended"] and energy["contended_windows"] >= 1
-    assert any(f.startswith("contended") for f in energy["flags"])
+    assert energy.contended and energy.contended_windows >= 1
+    assert any(f.startswith("contended") for f in energy.flags)
 
 
 def test_contention_verdict_thresholds():
@@ -293,19 +293,19 @@ def test_contended_units_are_retried_within_the_bound():
 
 def test_one_repeat_has_no_spread(meter):
     energy = measure_energy(SpinRunner("w", 0.002), rows(), meter, settings(repeats=1))
-    assert energy["repeats"] == 1 and energy["spread"] is None and energy["converged"] is None
-    assert energy["cpu_spread"] is None
+    assert energy.repeats == 1 and energy.spread is None and energy.converged is None
+    assert energy.cpu_spread is None
 
 
 def test_measure_energy_converges_on_a_steady_runner(meter):
     energy = measure_energy(SpinRunner("w", 0.004), rows(), meter, settings(max_retries=0, max_repeats=8))
-    assert energy["per_inference_j"] == pytest.approx(WATTS_PER_CPU_S * 0.004 / 8, rel=0.1)
-    assert energy["cpu_s_per_inference"] == pytest.approx(0.004 / 8, rel=0.1)
-    assert energy["spread_target"] == 0.05 and energy["attribution"] == "process-cpu-time"
-    if energy["converged"]:
-        assert energy["spread"] <= 0.05 and energy["repeats"] == 3
+    assert energy.per_inference_j == pytest.approx(WATTS_PER_CPU_S * 0.004 / 8, rel=0.1)
+    assert energy.cpu_s_per_inference == pytest.approx(0.004 / 8, rel=0.1)
+    assert energy.spread_target == 0.05 and energy.attribution == "process-cpu-time"
+    if energy.converged:
+        assert energy.spread <= 0.05 and energy.repeats == 3
     else:  # a noisy shared machine: every window up to the maximum, and the record says so
-        assert energy["repeats"] == 8
+        assert energy.repeats == 8
 
 
 # -- the report: paired ratios first --------------------------------------------------------------
@@ -324,18 +324,18 @@ def test_report_uses_the_paired_ratio_and_payback_and_marks_its_basis():
     # Looks cheapest on its own (measured on a quiet machine), but costs 0.6x the baseline side by side.
     prune = record("prune", 0.785, 1.0, 100.0, "2026-01-01T00:03:00")
     prune.paired = Paired(reference="baseline", rounds=3, energy_ratio=0.6, saved_per_inference_j=0.004)
-    entries = {e["recipe"]: e for e in summarize([base, int8, old, prune])}
+    entries = {e.recipe: e for e in summarize([base, int8, old, prune])}
 
     e = entries["int8"]
-    assert e["ratio_basis"] == "paired"
-    assert e["energy_vs_baseline"] == 0.43 and e["energy_vs_baseline_range"] == [0.42, 0.44]
-    assert e["throughput_vs_baseline"] == 2.3 and e["cpu_seconds_vs_baseline"] == 0.43
-    assert e["payback_inferences"] == pytest.approx(600.0 / 0.0057)  # saved from the same rounds
-    assert e["comparable_energy_j"] == pytest.approx(0.43 * 0.050)
-    assert entries["fp32-onnx"]["ratio_basis"] == "separate records"
-    assert entries["fp32-onnx"]["energy_vs_baseline"] == pytest.approx(0.8)
-    assert entries["baseline"]["ratio_basis"] == "baseline"
+    assert e.ratio_basis == "paired"
+    assert e.energy_vs_baseline == 0.43 and e.energy_vs_baseline_range == [0.42, 0.44]
+    assert e.throughput_vs_baseline == 2.3 and e.cpu_seconds_vs_baseline == 0.43
+    assert e.payback_inferences == pytest.approx(600.0 / 0.0057)  # saved from the same rounds
+    assert e.comparable_energy_j == pytest.approx(0.43 * 0.050)
+    assert entries["fp32-onnx"].ratio_basis == "separate records"
+    assert entries["fp32-onnx"].energy_vs_baseline == pytest.approx(0.8)
+    assert entries["baseline"].ratio_basis == "baseline"
     # The frontier compares paired figures on the baseline's scale: prune (0.6 x 50 mJ) is
     # beaten by int8 (0.43 x 50 mJ, better accuracy), though its own record reads 1 mJ.
-    assert e["pareto"] and entries["fp32-onnx"]["pareto"]
-    assert not entries["prune"]["pareto"] and not entries["baseline"]["pareto"]
+    assert e.pareto and entries["fp32-onnx"].pareto
+    assert not entries["prune"].pareto and not entries["baseline"].pareto

@@ -87,6 +87,6 @@ def test_a_cold_start_after_the_other_model_does_not_zigzag_the_ratio():
     target = prepare_workload("fast", ColdRunner("fast", 0.004, 0.03), varied_rows(), s)
     reference = prepare_workload("slow", ColdRunner("slow", 0.010, 0.03), varied_rows(), s)
     _, paired = measure_paired(target, reference, EnergyMeter([CpuTimeBackend()]), s)
-    ratios = paired["round_ratios"]
+    ratios = paired.round_ratios
     assert len(ratios) == 4 and all(r == pytest.approx(0.4, rel=0.08) for r in ratios), ratios
-    assert paired["energy_ratio_spread"] < 0.1
+    assert paired.energy_ratio_spread < 0.1

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from green.records import Record, load_records, new_record_id, read_record, write_record
-from green.report import ENTRY_KEYS, build_report, pareto_front, summarize, table_rows
+from green.report import ENTRY_KEYS, Entry, build_report, pareto_front, summarize, table_rows
 
 
 def record(recipe, acc, mj, run_j, created, kind="cpu", size=10.0, source="rapl", origin=None,
@@ -59,7 +59,8 @@ def cpu_workdir_records() -> list[Record]:
 
 
 def test_pareto_front():
-    entries = [{"quality": a, "energy_per_inference_j": e} for a, e in [(0.80, 10), (0.79, 5), (0.78, 6), (0.81, 20), (0.5, None)]]
+    entries = [Entry(recipe=f"r{i}", quality=a, energy_per_inference_j=e)
+               for i, (a, e) in enumerate([(0.80, 10), (0.79, 5), (0.78, 6), (0.81, 20), (0.5, None)])]
     assert pareto_front(entries) == {0, 1, 3}
     # Lower-is-better metrics (an error rate) flip the quality axis.
     assert pareto_front(entries, higher_is_better=False) == {1, 2}
@@ -73,17 +74,17 @@ def test_payback_and_ratio_against_baseline_on_same_device():
         record("int8", 0.70, 3.0, 600.0, "2026-01-01T00:00:30"),  # older rerun: superseded
         record("gpu-thing", 0.80, 1.0, 50.0, "2026-01-01T00:03:00", kind="cuda", source="nvml-energy-counter"),
     ]
-    entries = {(e["recipe"], e["device_kind"]): e for e in summarize(recs)}
+    entries = {(e.recipe, e.device_kind): e for e in summarize(recs)}
     int8 = entries[("int8", "cpu")]
-    assert int8["quality"] == 0.79  # the newest int8 record wins
-    assert int8["quality_vs_baseline"] == pytest.approx(-0.01)
-    assert int8["energy_vs_baseline"] == pytest.approx(0.4)
-    assert int8["payback_inferences"] == pytest.approx(600.0 / 0.006)
-    assert entries[("worse", "cpu")]["payback_inferences"] is None  # saves nothing: never pays back
+    assert int8.quality == 0.79  # the newest int8 record wins
+    assert int8.quality_vs_baseline == pytest.approx(-0.01)
+    assert int8.energy_vs_baseline == pytest.approx(0.4)
+    assert int8.payback_inferences == pytest.approx(600.0 / 0.006)
+    assert entries[("worse", "cpu")].payback_inferences is None  # saves nothing: never pays back
     rows = {r[0].rstrip(" *"): r for r in table_rows([entries[("worse", "cpu")], int8])}
     assert rows["worse"][-1] == "never (+20%)" and rows["int8"][-1] == "100k"
-    assert entries[("gpu-thing", "cuda")]["energy_vs_baseline"] is None  # no cuda baseline to compare with
-    assert entries[("int8", "cpu")]["pareto"] and not entries[("worse", "cpu")]["pareto"]
+    assert entries[("gpu-thing", "cuda")].energy_vs_baseline is None  # no cuda baseline to compare with
+    assert entries[("int8", "cpu")].pareto and not entries[("worse", "cpu")].pareto
 
 
 def test_a_user_recipe_named_like_a_builtin_is_reported_apart():
@@ -93,7 +94,7 @@ def test_a_user_recipe_named_like_a_builtin_is_reported_apart():
         record("int8", 0.60, 2.0, 600.0, "2026-01-01T00:02:00", origin="/home/u/int8.yaml"),
     ]
     entries = summarize(recs)
-    labels = sorted(e["label"] for e in entries)
+    labels = sorted(e.label for e in entries)
     assert labels == ["baseline", "int8", "int8 (/home/u/int8.yaml)"]
 
 
@@ -134,8 +135,8 @@ def test_build_report_writes_all_files(tmp_path):
         write_record(recs_dir, r)
     (recs_dir / "truncated.json").write_text('{"record_version": 2, "kind": "eval')
     entries, paths, notes = build_report(recs_dir, tmp_path / "report")
-    assert [e["recipe"] for e in entries] == ["baseline", "int8"]
-    assert all(k in entries[0] for k in ENTRY_KEYS)
+    assert [e.recipe for e in entries] == ["baseline", "int8"]
+    assert all(k in entries[0].to_json() for k in ENTRY_KEYS)
     assert paths["pareto.png"].read_bytes()[:4] == b"\x89PNG"
     assert "int8" in paths["pareto.html"].read_text()
     assert notes == ["skipped truncated.json: unreadable (JSONDecodeError)"]
@@ -278,10 +279,10 @@ def test_report_for_one_device_kind(tmp_path):
               record("fp16", 0.8, 1.0, 50.0, "2026-01-01T00:03:00", kind="cuda", source="nvml-energy-counter")]:
         write_record(recs_dir, r)
     entries, _, _ = build_report(recs_dir, tmp_path / "w" / "report", device_kind="cuda")
-    assert {(e["recipe"], e["device_kind"]) for e in entries} == {("baseline", "cuda"), ("fp16", "cuda")}
+    assert {(e.recipe, e.device_kind) for e in entries} == {("baseline", "cuda"), ("fp16", "cuda")}
     assert {e["device_kind"] for e in json.loads((tmp_path / "w" / "report" / "results.json").read_text())} == {"cuda"}
     entries, _, _ = build_report(recs_dir, tmp_path / "w" / "report")
-    assert {e["device_kind"] for e in entries} == {"cpu", "cuda"}
+    assert {e.device_kind for e in entries} == {"cpu", "cuda"}
     with pytest.raises(GreenError, match="no tpu records"):
         build_report(recs_dir, tmp_path / "w" / "report", device_kind="tpu")
 

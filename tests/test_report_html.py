@@ -157,7 +157,7 @@ def test_ratio_basis_and_measured_points_are_shown_where_present():
     recs = [record("baseline", 0.80, 10.0, 5000.0, "2026-01-01T00:00:00", file="/w/b.json"),
             record("int8", 0.79, 4.0, 600.0, "2026-01-01T00:01:00", file="/w/i.json")]
     entries = summarize(recs)
-    entries[1]["ratio_basis"] = "paired"
+    entries[1].ratio_basis = "paired"
     dom = Dom(page(entries, recs))
     assert "vs baseline: 0.40x (paired)" in tips(dom)["int8"]
     assert "from paired measurements" in dom.text["notes"]

@@ -355,3 +355,17 @@ def test_loaders_never_unpickle_weights(tmp_path, tiny_model_dir):
     model = model_variant(tiny_model_dir, tmp_path / "pickled", "pickled")
     with pytest.raises(GreenError, match="model.safetensors"):
         load_pretrained(model, get_task("text-classification").model_class())
+
+
+def test_doctor_lists_a_run_no_record_uses_and_never_removes_it(work):
+    run = int8_run(work)
+    assert "unused run" not in run_green("doctor", "--workdir", str(work)).stdout  # every run has its record
+    for path in (work / "records").glob("*.json"):
+        rec = json.loads(path.read_text())
+        if Path(rec["artifact"]).parent.name == run.name:
+            path.unlink()  # what a user tidying records by hand does
+    res = run_green("doctor", "--clean", "--workdir", str(work))
+    assert res.returncode == 0, res.stderr[-2000:]
+    unused = [line for line in res.stdout.splitlines() if line.startswith("unused run")]
+    assert len(unused) == 1 and run.name in unused[0] and "[left alone]" in unused[0]
+    assert run.is_dir() and (run / "recipe.json").is_file()  # listed, not removed

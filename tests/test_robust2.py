@@ -269,8 +269,11 @@ def test_an_impossible_energy_is_skipped_and_the_report_still_made(tmp_path, mon
 def test_the_chart_skips_a_point_it_cannot_place_on_a_log_axis():
     from green.report import view
 
-    ok = {"energy_per_inference_j": 0.01, "quality": 0.8}
-    assert view.plotted([ok, dict(ok, energy_per_inference_j=-0.17), dict(ok, quality=float("nan"))]) == [ok]
+    from green.report import Entry
+
+    ok = Entry(recipe="ok", energy_per_inference_j=0.01, quality=0.8)
+    bad = [ok.model_copy(update={"energy_per_inference_j": -0.17}), ok.model_copy(update={"quality": float("nan")})]
+    assert view.plotted([ok, *bad]) == [ok]
 
 
 # -- 7. long summaries: lead-N and ROUGE bounded, so 10,000-word texts take seconds --------------------
@@ -407,10 +410,10 @@ def test_report_keeps_the_workdirs_task_and_notes_the_others(tmp_path):
                                        task={"name": "summarization", "primary_metric": "rougeL",
                                              "higher_is_better": True}))
     entries, _, notes = build_report(w / "records", w / "report", task="t")
-    assert [e["recipe"] for e in entries] == ["baseline", "int8"]
+    assert [e.recipe for e in entries] == ["baseline", "int8"]
     assert any("a summarization record, this report is for t" in n for n in notes)
     entries, _, notes = build_report(w / "records", w / "report")  # no task.json: the most common task
-    assert [e["recipe"] for e in entries] == ["baseline", "int8"]
+    assert [e.recipe for e in entries] == ["baseline", "int8"]
 
 
 # -- 15, 16. data files: streamed, size-capped, UTF-16 by its BOM, the right byte offset, no FIFOs ---------------

@@ -482,7 +482,7 @@ def clock_meter():
 
 def test_encoder_and_decoder_energy_add_up_to_the_total(exported, tiny_bart_dir, task):
     from green.evaluate.bench import BenchSettings
-    from green.evaluate.cell import measure_cell
+    from green.evaluate.cell import Rig, measure_cell
     from green.models import load_tokenizer
     from green.runtime import open_runner
 
@@ -493,18 +493,18 @@ def test_encoder_and_decoder_energy_add_up_to_the_total(exported, tiny_bart_dir,
     from green.evaluate.inference import inference_for
 
     e, paired = measure_cell(inference_for(task, {"num_beams": 2, "max_length": 12}), runner, "generate", enc,
-                             clock_meter(), settings, None)
+                             Rig(clock_meter(), settings, None))
     assert paired is None
-    split = e["split"]
-    assert split["encoder_per_inference_j"] + split["decoder_per_inference_j"] == pytest.approx(e["per_inference_j"])
-    assert 0 < split["encoder_share"] < 1
+    split = e.split
+    assert split.encoder_per_inference_j + split.decoder_per_inference_j == pytest.approx(e.per_inference_j)
+    assert 0 < split.encoder_share < 1
     # The encoder's own windows repeat like any others (at least `repeats`, until they agree).
-    assert len(split["encoder_windows"]) >= 2 and all(w["name"].startswith("encoder-") for w in split["encoder_windows"])
-    assert all(w["name"].startswith("generate-") for w in e["windows"])
-    assert e["per_inference_j"] == pytest.approx(10.0 / e["throughput_per_s"], rel=0.2)  # 10 W / outputs per s
-    assert split["per_generated_token_j"] == pytest.approx(
-        e["per_inference_j"] / split["generated_tokens_per_inference"], rel=0.3)
-    assert all(steps <= 11 and rows <= 8 for rows, _, steps in e["generation_shapes"])
+    assert len(split.encoder_windows) >= 2 and all(w.name.startswith("encoder-") for w in split.encoder_windows)
+    assert all(w.name.startswith("generate-") for w in e.windows)
+    assert e.per_inference_j == pytest.approx(10.0 / e.throughput_per_s, rel=0.2)  # 10 W / outputs per s
+    assert split.per_generated_token_j == pytest.approx(
+        e.per_inference_j / split.generated_tokens_per_inference, rel=0.3)
+    assert all(steps <= 11 and rows <= 8 for rows, _, steps in e.generation_shapes)
     assert task.flops_per_inference(task.count_flops(open_runner(exported["torch"], "cpu").model), e) > 0
 
 
@@ -607,7 +607,7 @@ def test_cli_train_compress_report_on_a_tiny_bart(tmp_path, tiny_bart_dir, pairs
         assert rec["generation"]["num_beams"] == 2 and rec["reference"]["name"].startswith("lead-")
         split = rec["energy_split"]
         assert split["encoder_per_inference_j"] + split["decoder_per_inference_j"] == pytest.approx(
-            rec["energy_per_inference_j"])
+            rec["energy"]["per_inference_j"])
         assert rec["efficiency"]["flops_per_inference"] > 0
     assert records["int8"]["artifact_format"] == "onnx-seq2seq" and records["int8"]["run_energy_j"] > 0
     for name in ("int8", "distill-dec"):  # measured in rounds alternating with the baseline's own generate

@@ -71,7 +71,7 @@ def test_train_compress_int8_report_end_to_end(tmp_path, tiny_model_dir, tagged_
     assert set(records) == {"baseline", "int8"}
     for rec in records.values():
         assert rec["task"]["name"] == "token-classification" and rec["task"]["inference_unit"] == "sentence"
-        assert 0 <= rec["metrics"]["accuracy"] <= 1 and rec["energy_per_inference_j"] > 0
+        assert 0 <= rec["metrics"]["accuracy"] <= 1 and rec["energy"]["per_inference_j"] > 0
     assert records["int8"]["artifact_format"] == "onnx" and records["int8"]["paired"]["energy_ratio"] > 0
     assert (w / "report" / "pareto.html").is_file()
 

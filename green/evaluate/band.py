@@ -32,34 +32,14 @@ nothing measured these joules.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from green.results import BandModel, EnergyBand
 
 CCF_VCPU_MAX_W = 1.69  # Cloud Carbon Footprint, AMD EPYC 2nd gen, full load, W per vCPU
 CCF_VCPU_MIN_W = 0.47  # the same row's idle figure (documented above; not charged to busy time)
 CCF_MEMORY_W_PER_GB = 0.392
 CENTRAL_MODEL = "codecarbon"
 
-
-class BandModel(BaseModel):
-    name: str
-    per_inference_j: float
-    w_per_cpu_s: float
-    basis: str
-
-
-class EnergyBand(BaseModel):
-    """Energy per inference under each named model: ``low`` <= ``central`` <= ``high``."""
-
-    low_j: float
-    central_j: float
-    high_j: float
-    central_model: str = CENTRAL_MODEL
-    low_model: str
-    high_model: str
-    models: list[BandModel] = Field(default_factory=list)
-    #: "modelled": no counter measured these joules (the record's source stays codecarbon-estimate).
-    label: str = "modelled"
-    meaning: str = "the same CPU time priced by different published power models; not measurement spread"
+__all__ = ["BandModel", "EnergyBand", "band_for_meter", "cpu_energy_band", "machine_ram_gb"]
 
 
 def cpu_energy_band(central_j: float | None, coefficients: dict | None, ram_gb: float | None) -> EnergyBand | None:
@@ -95,9 +75,9 @@ def machine_ram_gb() -> float | None:
         return None
 
 
-def band_for_meter(meter, central_j: float | None) -> dict | None:
+def band_for_meter(meter, central_j: float | None) -> EnergyBand | None:
     """The band as a record's energy block carries it, when ``meter`` prices CPU time with codecarbon."""
     coefficients = next((b.coefficients for b in getattr(meter, "primary", [])
                          if getattr(b, "coefficients", None)), None)
     band = cpu_energy_band(central_j, coefficients, machine_ram_gb())
-    return band.model_dump() if band is not None else None
+    return band

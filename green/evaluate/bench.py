@@ -39,7 +39,9 @@ from green.evaluate.contention import (
     tail_ratio,
 )
 from green.evaluate.energy import EnergyMeter, Measurement
-from green.evaluate.repeats import WindowProgress, repeat_until_stable, spread
+from green.evaluate.repeats import Series, WindowProgress, repeat_until_stable, spread
+from green.results import Energy, Latency
+from green.results import Window as WindowResult
 from green.runtime import threads
 from green.runtime.base import Runner
 
@@ -88,7 +90,7 @@ def default_settings(device: str, quick: bool = False, batch_size: int | None = 
     )
 
 
-def measure_latency(runner: Runner, encoded: Encoded, samples: int, warmup: int = 5, multiple_of: int = 1) -> dict:
+def measure_latency(runner: Runner, encoded: Encoded, samples: int, warmup: int = 5, multiple_of: int = 1) -> Latency:
     """Batch-1 latency over the first ``samples`` rows (a random sample of real lengths).
 
     Other processes' CPU use meanwhile is recorded: a p95 far above the p50 on a busy
@@ -109,17 +111,17 @@ def measure_latency(runner: Runner, encoded: Encoded, samples: int, warmup: int 
     # Batch-1 times of short and long rows differ by more than any per-token normalisation
     # evens out (per-call overhead), so only other processes' CPU use judges contention here.
     reasons = contention_reasons(usage, None)
-    return {
-        "p50": float(np.percentile(times, 50)),
-        "p95": float(np.percentile(times, 95)),
-        "mean": float(np.mean(times)),
-        "batch_size": 1,
-        "samples": n,
-        "p95_over_p50": float(np.percentile(times, 95) / max(np.percentile(times, 50), 1e-9)),
-        "other_cpu_share": usage.other_share,
-        "contended": bool(reasons),
-        "contention": reasons,
-    }
+    return Latency(
+        p50=float(np.percentile(times, 50)),
+        p95=float(np.percentile(times, 95)),
+        mean=float(np.mean(times)),
+        batch_size=1,
+        samples=n,
+        p95_over_p50=float(np.percentile(times, 95) / max(np.percentile(times, 50), 1e-9)),
+        other_cpu_share=usage.other_share,
+        contended=bool(reasons),
+        contention=reasons,
+    )
 
 
 # -- workloads and windows ------------------------------------------------------------------
@@ -203,22 +205,23 @@ class Window:
     def throughput(self) -> float:
         return self.sequences / self.measurement.seconds if self.measurement.seconds > 0 else 0.0
 
-    def to_dict(self) -> dict:
+    def result(self) -> WindowResult:
+        """The window as records keep it."""
         usage = self.measurement.cpu_usage
-        return {
+        return WindowResult(
             **self.measurement.to_dict(),
-            "workload": self.workload,
-            "sequences": self.sequences,
-            "batches": len(self.batch_seconds),
-            "per_inference_j": self.per_inference_j,
-            "cpu_s_per_inference": self.cpu_s_per_inference,
-            "other_cpu_share": usage.other_share if usage else None,
-            "tail_ratio": self.tail,
-            "contended": self.contended,
-            "contention": list(self.reasons),
-            "retried": self.retried,
-            "used": self.used,
-        }
+            workload=self.workload,
+            sequences=self.sequences,
+            batches=len(self.batch_seconds),
+            per_inference_j=self.per_inference_j,
+            cpu_s_per_inference=self.cpu_s_per_inference,
+            other_cpu_share=usage.other_share if usage else None,
+            tail_ratio=self.tail,
+            contended=self.contended,
+            contention=list(self.reasons),
+            retried=self.retried,
+            used=self.used,
+        )
 
 
 def run_window(meter: EnergyMeter, name: str, workload: Workload, min_s: float,
@@ -248,10 +251,10 @@ def run_window(meter: EnergyMeter, name: str, workload: Workload, min_s: float,
 
 
 # -- unpaired energy ------------------------------------------------------------------------------
-def energy_summary(windows: list[Window], used: list[Window], converged: bool | None, retries: int,
-                   meter: EnergyMeter, settings: BenchSettings, idle: Measurement | None, min_s: float,
-                   workload: Workload, converged_on: str = "energy per inference") -> dict:
-    """The energy block of a record: figures from the ``used`` windows; ``windows`` lists every one run."""
+def energy_summary(series: Series[Window], meter: EnergyMeter, settings: BenchSettings, idle: Measurement | None,
+                   min_s: float, workload: Workload, converged_on: str = "energy per inference") -> Energy:
+    """The energy block of a record: figures from the series' ``used`` windows; its ``units`` are every one run."""
+    windows, used, converged, retries = series.units, series.used, series.converged, series.retries
     per_inf = [w.per_inference_j for w in used]
     complete = all(v is not None for v in per_inf) and bool(per_inf)
     idle_w = idle.watts if idle is not None else None
@@ -266,52 +269,53 @@ def energy_summary(windows: list[Window], used: list[Window], converged: bool | 
     if kept_contended:
         flags.append(f"contended ({len(kept_contended)} of {len(used)} windows kept after "
                      f"{retries} retries: {kept_contended[0].reasons[0]})")
-    central = statistics.median(per_inf) if complete else None
-    return {
-        "batch_size": settings.batch_size,
-        "repeats": len(used),
-        "windows_run": len(windows),
-        "min_window_s": min_s,
-        "per_inference_j": central,
+    known = [v for v in per_inf if v is not None]
+    central = statistics.median(known) if complete else None
+    return Energy(
+        batch_size=settings.batch_size,
+        repeats=len(used),
+        windows_run=len(windows),
+        min_window_s=min_s,
+        per_inference_j=central,
         # Estimated CPU figures: the same CPU time under each named power model (green.evaluate.band).
-        "band": band_for_meter(meter, central),
-        "per_inference_j_repeats": per_inf if complete else [v for v in per_inf if v is not None],
-        "spread": spread(per_inf),
-        "spread_target": settings.spread_target,
-        "converged": converged,
-        "converged_on": converged_on,
-        "max_repeats": settings.max_repeats,
-        "cpu_s_per_inference": statistics.median(cpu) if cpu and None not in cpu else None,
-        "cpu_s_per_inference_repeats": cpu,
-        "cpu_spread": spread(cpu),
-        "dynamic_per_inference_j": statistics.median(dynamic) if complete and dynamic else None,
-        "idle_power_w": idle_w,
-        "throughput_per_s": statistics.median(w.throughput for w in used),
-        "source": "+".join(sorted({w.measurement.source for w in windows})),
-        "estimate": any(w.measurement.estimate for w in windows),
-        "attribution": "+".join(sorted({w.measurement.attribution or "none" for w in used})),
-        "crosscheck_per_inference_j": statistics.median(cross) if cross else None,
-        "crosscheck_source": meter.crosscheck.source if meter.crosscheck else None,
-        "contended": bool(kept_contended),
-        "contended_windows": len(kept_contended),
-        "retries": retries,
-        "contention_limits": {"other_share_max": OTHER_SHARE_MAX, "tail_ratio_max": TAIL_RATIO_MAX},
-        "thread_wait": threads.describe(),
-        "flags": flags,
-        "windows": [w.to_dict() for w in windows],
-        "batch_shapes": workload.shapes[: workload.pass_batches],
-    }
+        band=band_for_meter(meter, central),
+        per_inference_j_repeats=known,
+        spread=spread(per_inf),
+        spread_target=settings.spread_target,
+        converged=converged,
+        converged_on=converged_on,
+        max_repeats=settings.max_repeats,
+        cpu_s_per_inference=statistics.median([c for c in cpu if c is not None]) if cpu and None not in cpu else None,
+        cpu_s_per_inference_repeats=cpu,
+        cpu_spread=spread(cpu),
+        dynamic_per_inference_j=statistics.median(dynamic) if complete and dynamic else None,
+        idle_power_w=idle_w,
+        throughput_per_s=statistics.median(w.throughput for w in used),
+        source="+".join(sorted({w.measurement.source for w in windows})),
+        estimate=any(w.measurement.estimate for w in windows),
+        attribution="+".join(sorted({w.measurement.attribution or "none" for w in used})),
+        crosscheck_per_inference_j=statistics.median(cross) if cross else None,
+        crosscheck_source=meter.crosscheck.source if meter.crosscheck else None,
+        contended=bool(kept_contended),
+        contended_windows=len(kept_contended),
+        retries=retries,
+        contention_limits={"other_share_max": OTHER_SHARE_MAX, "tail_ratio_max": TAIL_RATIO_MAX},
+        thread_wait=threads.describe(),
+        flags=flags,
+        windows=[w.result() for w in windows],
+        batch_shapes=list(workload.shapes[: workload.pass_batches]),
+    )
 
 
-def warn_if_contended(energy: dict, what: str) -> None:
+def warn_if_contended(energy: Energy, what: str) -> None:
     """Tell the user (the CLI shows green's warnings) when a figure kept contended windows."""
-    if energy.get("contended"):
-        warnings.warn(f"{what}: {energy['contended_windows']} measurement window(s) ran while other processes "
+    if energy.contended:
+        warnings.warn(f"{what}: {energy.contended_windows} measurement window(s) ran while other processes "
                       "used the CPU, even after retries; the figures are marked contended", stacklevel=2)
-    if energy.get("converged") is False:
-        got = "unknown" if energy.get("spread") is None else f"{energy['spread']:.1%}"
-        warnings.warn(f"{what}: energy windows did not agree within {energy['spread_target']:.0%} after "
-                      f"{energy['repeats']} (spread {got}); the record says so", stacklevel=2)
+    if energy.converged is False:
+        got = "unknown" if energy.spread is None else f"{energy.spread:.1%}"
+        warnings.warn(f"{what}: energy windows did not agree within {energy.spread_target or 0:.0%} after "
+                      f"{energy.repeats} (spread {got}); the record says so", stacklevel=2)
 
 
 def measure_energy(
@@ -321,13 +325,13 @@ def measure_energy(
     settings: BenchSettings,
     idle: Measurement | None = None,
     label: str = "energy",
-) -> dict:
+) -> Energy:
     """Energy per inference, CPU-seconds per inference and throughput at ``settings.batch_size``."""
     return measure_workload(prepare_workload(label, runner, encoded, settings), meter, settings, idle)
 
 
 def measure_workload(workload: Workload, meter: EnergyMeter, settings: BenchSettings,
-                     idle: Measurement | None = None, window_prefix: str = "bench", plan: bool = True) -> dict:
+                     idle: Measurement | None = None, window_prefix: str = "bench", plan: bool = True) -> Energy:
     """:func:`measure_energy` for a prepared workload (``plan=False`` keeps its ``pass_batches``)."""
     from green.progress import progress_bar
 
@@ -344,5 +348,4 @@ def measure_workload(workload: Workload, meter: EnergyMeter, settings: BenchSett
             return w
 
         series = repeat_until_stable(one, lambda w: w.per_inference_j, settings, progress.more)
-    return energy_summary(series.units, series.used, series.converged, series.retries, meter, settings, idle,
-                          min_s, workload)
+    return energy_summary(series, meter, settings, idle, min_s, workload)

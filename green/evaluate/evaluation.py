@@ -13,12 +13,14 @@ from dataclasses import dataclass
 
 from green.artifacts import Artifact
 from green.evaluate.bench import BenchSettings
-from green.evaluate.cell import measure_cell
+from green.evaluate.cell import Against, Rig, measure_cell
 from green.evaluate.energy import EnergyMeter, Measurement
 from green.evaluate.inference import inference_for
 from green.evaluate.paired import Reference
 from green.models import load_tokenizer
-from green.records import Record, build_record
+from green.records import Measured, Origin, Record, build_record
+from green.results import StepWindow, Window
+from green.run_recipe import RunRecipe
 from green.runtime import Runner, RuntimeOptions, device_name, open_runner
 from green.tasks.base import Task, TaskData
 
@@ -34,10 +36,11 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
-def runtime_options(recipe: dict) -> RuntimeOptions:
-    ev = recipe.get("evaluate") or {}
-    return RuntimeOptions(cuda_graphs=bool(ev.get("cuda_graphs")), semi_structured=bool(ev.get("semi_structured")),
-                          dense_fallback=bool(ev.get("fallback_device")))
+def runtime_options(recipe: RunRecipe) -> RuntimeOptions:
+    """How the recipe's artifact runs (CUDA graphs, sparse kernels, a dense fallback): the same for every measurement."""
+    ev = recipe.evaluate
+    return RuntimeOptions(cuda_graphs=ev.cuda_graphs, semi_structured=ev.semi_structured,
+                          dense_fallback=bool(ev.fallback_device))
 
 
 def device_info(device: str, runner: Runner, intended: str | None = None) -> dict:
@@ -54,7 +57,7 @@ class Subject:
     """
 
     artifact: Artifact
-    recipe: dict
+    recipe: RunRecipe
     task: Task
     data: TaskData
     device: str
@@ -68,7 +71,7 @@ def evaluate_artifact(
     subject: Subject,
     max_test_rows: int | None = None,
     intended_device: str | None = None,
-    run_energy: list[dict] | None = None,
+    run_energy: list[StepWindow] | None = None,
     idle: Measurement | None = None,
     baseline_run_energy_j: float | None = None,
     reference: Reference | None = None,
@@ -90,57 +93,41 @@ def evaluate_artifact(
     enc = task.encode(tokenizer, test.inputs, max_length)
     runner = open_runner(artifact, device, runtime_options(recipe))
     # Generation settings (beams, lengths): the artifact's generation_config, then the recipe's overrides.
-    generation = task.inference_settings(artifact.path, (recipe.get("evaluate") or {}).get("generation"))
+    generation = task.inference_settings(artifact.path, recipe.evaluate.generation)
     inference = inference_for(task, generation)
 
     with progress_bar() as bar:
-        bar_task = bar.add_task(f"{task.primary_metric} ({recipe['name']})", total=len(test))
+        bar_task = bar.add_task(f"{task.primary_metric} ({recipe.name})", total=len(test))
         preds = task.predict(runner, enc, 64, progress=lambda n: bar.update(bar_task, advance=n),
                              multiple_of=settings.pad_multiple, generation=generation)
     metrics = task.metrics(preds, test)
     bench_enc = task.encode(tokenizer, test.inputs[: settings.max_rows], max_length)
-    placement = audit(runner, bench_enc, settings, recipe["name"], device)
+    placement = audit(runner, bench_enc, settings, recipe.name, device)
     latency = inference.latency(runner, bench_enc, settings.latency_samples, multiple_of=settings.pad_multiple)
-    if latency["contended"]:
-        warnings.warn(f"{recipe['name']}: latency measured while other processes used the CPU "
-                      f"({latency['contention'][0]}); p95 {latency['p95']:.1f} ms vs p50 {latency['p50']:.1f} ms",
+    if latency.contended:
+        warnings.warn(f"{recipe.name}: latency measured while other processes used the CPU "
+                      f"({latency.contention[0]}); p95 {latency.p95:.1f} ms vs p50 {latency.p50:.1f} ms",
                       stacklevel=2)
     if idle is None:
         idle = meter.idle_power_w(settings.idle_s)
     texts = test.inputs[: settings.max_rows]
-    energy, paired = measure_cell(
-        inference, runner, recipe["name"], bench_enc, meter, settings, idle, reference=reference,
-        reference_encoded=reference.encode(task, texts, max_length) if reference is not None else None,
-        key=("test", len(texts), max_length))
-    eff = inference.efficiency(artifact.flops, energy, device_name(device))
-    energy["idle"] = idle.to_dict()
-    return build_record(
-        kind="evaluation",
-        recipe=recipe,
-        artifact=artifact,
-        task=task.metric_description(),
-        data=data.describe(),
-        test_rows=len(test),
-        metrics=metrics,
-        device=device_info(device, runner, intended_device),
-        energy=energy,
-        latency=latency,
-        settings=settings.to_dict(),
-        versions=package_versions(),
-        run_steps=run_energy,
-        placement=placement,
-        efficiency=eff,
+    against = None if reference is None else Against(reference, reference.encode(task, texts, max_length),
+                                                     ("test", len(texts), max_length))
+    energy, paired = measure_cell(inference, runner, recipe.name, bench_enc, Rig(meter, settings, idle), against)
+    energy.idle = Window(**idle.to_dict())
+    origin = Origin(recipe=recipe, artifact=artifact, task=task.metric_description(), data=data.describe(),
+                    device=device_info(device, runner, intended_device), settings=settings.to_dict(),
+                    versions=package_versions(), run_steps=list(run_energy or []),
+                    baseline_run_energy_j=baseline_run_energy_j, country=subject.country, region=subject.region)
+    measured = Measured(
+        energy=energy, latency=latency, paired=paired, metrics=dict(metrics), test_rows=len(test), placement=placement,
+        efficiency=inference.efficiency(artifact.flops, energy, device_name(device)),
         sequence_policy=enc.policy(),
         notes=[n for a in reversed(artifact.lineage()) for n in a.extra.get("notes", [])]
         + runner.describe().get("notes", []),
-        country=subject.country,
-        region=subject.region,
-        baseline_run_energy_j=baseline_run_energy_j,
-        paired=paired,
-        generation=generation or None,
-        reference=task.reference(data, test),
-        predictions=task.prediction_sample(preds, test, data),
-    )
+        generation=generation or None, reference=task.reference(data, test),
+        predictions=task.prediction_sample(preds, test, data))
+    return build_record("evaluation", origin, measured)
 
 
 def audit(runner: Runner, enc, settings: BenchSettings, recipe_name: str, device: str) -> dict | None:

@@ -23,6 +23,7 @@ import numpy as np
 from green.batching import Encoded
 from green.evaluate.bench import BenchSettings, Workload, measure_latency, measure_workload, prepare_workload
 from green.evaluate.energy import EnergyMeter, Measurement
+from green.results import Energy, EnergySplit, Latency
 from green.runtime.base import Runner
 
 #: Batch-1 latency samples: one generation costs tens of forward passes, so fewer than bench's.
@@ -45,7 +46,7 @@ def generated_tokens(ids: np.ndarray, eos: tuple[int, ...], pad: int | None) -> 
     return int(np.where(ends.any(1), ends.argmax(1) + 1, rest).sum())
 
 
-class Generating:
+class Generating(Runner):
     """A runner whose call is one whole ``generate``; counts outputs and generated tokens.
 
     Generation is deterministic for given inputs and settings, so tokens per output from
@@ -54,8 +55,13 @@ class Generating:
 
     def __init__(self, runner: Runner, settings: dict) -> None:
         self.runner, self.settings = runner, dict(settings)
+        self.input_names, self.runtime, self.device = runner.input_names, runner.runtime, runner.device
         self.outputs, self.tokens = 0, 0
         self.shapes: list[tuple[int, int, int]] = []
+
+    def describe(self) -> dict:
+        """The wrapped runner's description: generating changes what a call is, not what runs it."""
+        return self.runner.describe()
 
     def prepare(self, batch: dict):
         return self.runner.prepare(batch)
@@ -82,40 +88,43 @@ def generation_workload(name: str, runner: Runner, encoded: Encoded, settings: B
 
 def encoder_workload(generating: Workload) -> Workload:
     """The same prepared batches and pass as a :func:`generation_workload`, run through the encoder alone."""
-    return replace(generating, name=f"{generating.name}-encoder", runner=generating.runner.runner)
+    gen = generating.runner
+    if not isinstance(gen, Generating):
+        raise TypeError("encoder_workload takes a generation_workload")
+    return replace(generating, name=f"{generating.name}-encoder", runner=gen.runner)
 
 
-def add_split(energy: dict, generating: Workload, meter: EnergyMeter, settings: BenchSettings,
-              idle: Measurement | None) -> dict:
+def add_split(energy: Energy, generating: Workload, meter: EnergyMeter, settings: BenchSettings,
+              idle: Measurement | None) -> Energy:
     """Measure the encoder alone over ``generating``'s pass and put the split into ``energy``."""
     gen: Generating = generating.runner  # type: ignore[assignment]
     enc = measure_workload(encoder_workload(generating), meter, settings,
                            idle, window_prefix="encoder", plan=False)
-    total, encoder = energy.get("per_inference_j"), enc.get("per_inference_j")
+    total, encoder = energy.per_inference_j, enc.per_inference_j
     per_out_tokens = gen.tokens_per_output
     decoder = total - encoder if total is not None and encoder is not None else None
     shapes = gen.shapes
-    energy["generation"] = dict(gen.settings)
-    energy["generation_shapes"] = shapes
-    energy["split"] = {
-        "encoder_per_inference_j": encoder,
-        "decoder_per_inference_j": decoder,
-        "encoder_share": encoder / total if encoder is not None and total else None,
-        "per_generated_token_j": total / per_out_tokens if total is not None and per_out_tokens else None,
-        "decoder_per_generated_token_j": decoder / per_out_tokens if decoder is not None and per_out_tokens else None,
-        "dynamic_encoder_per_inference_j": enc.get("dynamic_per_inference_j"),
-        "generated_tokens_per_inference": per_out_tokens,
-        "input_tokens_per_inference": sum(r * L for r, L, _ in shapes) / max(1, sum(r for r, _, _ in shapes)),
-        "encoder_spread": enc.get("spread"),
-        "encoder_contended": enc.get("contended"),
-        "encoder_windows": enc.get("windows", []),
-        "method": SPLIT_METHOD,
-    }
+    energy.generation = dict(gen.settings)
+    energy.generation_shapes = list(shapes)
+    energy.split = EnergySplit(
+        encoder_per_inference_j=encoder,
+        decoder_per_inference_j=decoder,
+        encoder_share=encoder / total if encoder is not None and total else None,
+        per_generated_token_j=total / per_out_tokens if total is not None and per_out_tokens else None,
+        decoder_per_generated_token_j=decoder / per_out_tokens if decoder is not None and per_out_tokens else None,
+        dynamic_encoder_per_inference_j=enc.dynamic_per_inference_j,
+        generated_tokens_per_inference=per_out_tokens,
+        input_tokens_per_inference=sum(r * L for r, L, _ in shapes) / max(1, sum(r for r, _, _ in shapes)),
+        encoder_spread=enc.spread,
+        encoder_contended=enc.contended,
+        encoder_windows=enc.windows,
+        method=SPLIT_METHOD,
+    )
     return energy
 
 
 def measure_generation_latency(runner: Runner, encoded: Encoded, generation: dict, samples: int,
-                               warmup: int = 2, multiple_of: int = 1) -> dict:
+                               warmup: int = 2, multiple_of: int = 1) -> Latency:
     """Latency of one whole generation at batch 1, over the first rows (a random sample of real lengths)."""
     return measure_latency(Generating(runner, generation), encoded, min(samples, LATENCY_SAMPLES), warmup=warmup,
                            multiple_of=multiple_of)

@@ -20,6 +20,7 @@ from green.batching import Encoded
 from green.evaluate.bench import BenchSettings, Workload, measure_latency, prepare_workload
 from green.evaluate.energy import EnergyMeter, Measurement
 from green.evaluate.flops import BASIS, efficiency_of
+from green.results import Energy, Latency
 from green.runtime.base import Runner
 from green.tasks.base import Task
 
@@ -38,18 +39,18 @@ class Inference:
         """The runner's benchmark batches, prepared once."""
         return prepare_workload(label, runner, encoded, bench)
 
-    def latency(self, runner: Runner, encoded: Encoded, samples: int, multiple_of: int = 1) -> dict:
+    def latency(self, runner: Runner, encoded: Encoded, samples: int, multiple_of: int = 1) -> Latency:
         """Batch-1 latency of one inference."""
         return measure_latency(runner, encoded, samples, multiple_of=multiple_of)
 
-    def finish(self, energy: dict, workload: Workload, meter: EnergyMeter, bench: BenchSettings,
+    def finish(self, energy: Energy, workload: Workload, meter: EnergyMeter, bench: BenchSettings,
                idle: Measurement | None) -> None:
         """Anything measured after the energy windows (nothing, for one forward pass)."""
 
-    def efficiency(self, flops_model: dict | None, energy: dict, device_name: str) -> dict | None:
+    def efficiency(self, flops_model: dict | None, energy: Energy, device_name: str) -> dict | None:
         """FLOPs per inference as the benchmark ran it, and joules per FLOP against the device's floor."""
         return efficiency_of(self.task.flops_per_inference(flops_model, energy), (flops_model or {}).get("basis", BASIS),
-                             energy.get("per_inference_j"), device_name)
+                             energy.per_inference_j, device_name)
 
 
 @dataclass
@@ -63,12 +64,12 @@ class Generation(Inference):
 
         return generation_workload(label, runner, encoded, bench, self.settings)
 
-    def latency(self, runner: Runner, encoded: Encoded, samples: int, multiple_of: int = 1) -> dict:
+    def latency(self, runner: Runner, encoded: Encoded, samples: int, multiple_of: int = 1) -> Latency:
         from green.evaluate.generation import measure_generation_latency
 
         return measure_generation_latency(runner, encoded, self.settings, samples, multiple_of=multiple_of)
 
-    def finish(self, energy: dict, workload: Workload, meter: EnergyMeter, bench: BenchSettings,
+    def finish(self, energy: Energy, workload: Workload, meter: EnergyMeter, bench: BenchSettings,
                idle: Measurement | None) -> None:
         from green.evaluate.generation import add_split
 

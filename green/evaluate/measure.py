@@ -13,12 +13,13 @@ from dataclasses import replace
 
 from green.batching import Encoded
 from green.carbon import grams_co2e
-from green.evaluate.cell import measure_cell
+from green.evaluate.cell import Against, Rig, measure_cell
 from green.evaluate.evaluation import Subject, device_info, package_versions, runtime_options
 from green.evaluate.inference import inference_for
 from green.evaluate.paired import Reference
 from green.models import load_tokenizer
-from green.records import Record, build_record
+from green.records import Measured, Origin, Record, build_record
+from green.results import Cell, Window
 from green.runtime import device_name, open_runner
 
 
@@ -45,50 +46,35 @@ def measure_artifact(
     # The input length the baseline was trained and evaluated at (summarization's CPU budgets: 64).
     real = task.encode(tokenizer, data.test.inputs[: settings.max_rows], max_length)
     # Generative tasks: one inference is one whole generation, with the settings evaluation uses.
-    generation = task.inference_settings(artifact.path, (recipe.get("evaluate") or {}).get("generation"))
+    generation = task.inference_settings(artifact.path, recipe.evaluate.generation)
     inference = inference_for(task, generation)
-    idle = meter.idle_power_w(settings.idle_s)
-    cells = []
+    rig = Rig(meter, settings, meter.idle_power_w(settings.idle_s))
+    cells: list[Cell] = []
     shapes = [(None, real)] if not grid_lengths else [
         (L, fixed_length(max(batch_sizes) * 4, L, tokenizer.vocab_size, real.pad_id)) for L in grid_lengths
     ]
-    ref_enc = {}  # the reference runs the very same rows; on the grid, the very same token ids
+    ref_enc: dict[int | None, Encoded] = {}  # the reference runs the very same rows; on the grid, the same ids
     if reference is not None:
         ref_enc[None] = reference.encode(task, data.test.inputs[: settings.max_rows], max_length)
     for length, enc in shapes:
         for b in batch_sizes:
-            cell_settings = replace(settings, batch_size=b)
-            e, paired = measure_cell(
-                inference, runner, recipe["name"], enc, meter, cell_settings, idle, reference=reference, reference_encoded=ref_enc.get(length, enc), key=("measure", length),
-                what=f"{recipe['name']} (batch {b}, length {length or 'real'})")
-            per = e["per_inference_j"]
-            cells.append({
-                "batch_size": b,
-                "seq_len": length or "real",
-                "paired": paired,
-                **{k: v for k, v in e.items() if k not in ("batch_shapes", "generation_shapes")},
-                "wh_per_million": per * 1e6 / 3600 if per is not None else None,
-                "gco2e_per_million": grams_co2e(per * 1e6, country, region) if per is not None else None,
-                "efficiency": inference.efficiency(artifact.flops, e, device_name(device)),
-            })
+            against = Against(reference, ref_enc.get(length, enc), ("measure", length)) if reference else None
+            e, paired = measure_cell(inference, runner, recipe.name, enc, replace(rig, settings=replace(settings, batch_size=b)),
+                                     against, what=f"{recipe.name} (batch {b}, length {length or 'real'})")
+            per = e.per_inference_j
+            cells.append(Cell(
+                batch_size=b, seq_len=length or "real", energy=e, paired=paired,
+                wh_per_million=per * 1e6 / 3600 if per is not None else None,
+                gco2e_per_million=grams_co2e(per * 1e6, country, region) if per is not None else None,
+                efficiency=inference.efficiency(artifact.flops, e, device_name(device))))
     latency = inference.latency(runner, real, settings.latency_samples)
-    first = dict(cells[0], idle=idle.to_dict())
-    return build_record(
-        kind="measurement",
-        recipe=recipe,
-        artifact=artifact,
-        task=task.metric_description(),
-        data=data.describe(),
-        device=device_info(device, runner, artifact.target_device if artifact.target_device != "any" else None),
-        energy={k: v for k, v in first.items() if k not in ("efficiency", "wh_per_million", "gco2e_per_million",
-                                                             "seq_len", "paired")},
-        generation=generation or None,
-        latency=latency,
-        settings=settings.to_dict() | {"batch_sizes": batch_sizes, "grid_lengths": grid_lengths},
-        versions=package_versions(),
-        efficiency=first["efficiency"],
-        country=country,
-        region=region,
-        cells=cells,
-        paired=first["paired"],
-    )
+    first = cells[0]
+    energy = first.energy.model_copy(update={"idle": Window(**rig.idle.to_dict()) if rig.idle else None})
+    origin = Origin(recipe=recipe, artifact=artifact, task=task.metric_description(), data=data.describe(),
+                    device=device_info(device, runner,
+                                       artifact.target_device if artifact.target_device != "any" else None),
+                    settings=settings.to_dict() | {"batch_sizes": batch_sizes, "grid_lengths": grid_lengths},
+                    versions=package_versions(), country=country, region=region)
+    measured = Measured(energy=energy, latency=latency, paired=first.paired, cells=cells,
+                        efficiency=first.efficiency, generation=generation or None)
+    return build_record("measurement", origin, measured)

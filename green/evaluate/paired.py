@@ -12,7 +12,7 @@ again (bounded), exactly as unpaired windows are (:mod:`green.evaluate.bench`).
 >>> target = prepare_workload("int8", int8_runner, encoded, settings)         # doctest: +SKIP
 >>> reference = prepare_workload("baseline", torch_runner, encoded, settings)  # doctest: +SKIP
 >>> energy, paired = measure_paired(target, reference, meter, settings)       # doctest: +SKIP
->>> paired["energy_ratio"], paired["energy_ratio_range"]                      # doctest: +SKIP
+>>> paired.energy_ratio, paired.energy_ratio_range                            # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from typing import Any
 from green.batching import Encoded
 from green.evaluate.bench import BenchSettings, Window, Workload, energy_summary, plan_passes, run_window
 from green.evaluate.energy import EnergyMeter, Measurement
-from green.evaluate.repeats import WindowProgress, repeat_until_stable, spread
+from green.evaluate.repeats import Series, WindowProgress, repeat_until_stable, spread
+from green.results import Energy, Paired
 
 #: How the rounds were ordered, for the record.
 ORDER = "alternating, order flipped every round (AB, BA, ...)"
@@ -118,7 +119,7 @@ def measure_paired(
     settings: BenchSettings,
     idle: Measurement | None = None,
     reference_label: str = "baseline",
-) -> tuple[dict, dict]:
+) -> tuple[Energy, Paired]:
     """Alternate ``target`` and ``reference`` windows; returns (target's energy block, the paired block).
 
     The energy block has the same keys as :func:`~green.evaluate.bench.measure_energy`'s,
@@ -158,51 +159,51 @@ def measure_paired(
         for w in (r.target, r.reference):
             w.retried, w.used = r.retried, r.used
     used = series.used
-    energy = energy_summary([r.target for r in series.units], [r.target for r in used], series.converged,
-                            series.retries, meter, settings, idle, min_s, target, converged_on="paired energy ratio")
+    targets = Series(units=[r.target for r in series.units], used=[r.target for r in used],
+                     converged=series.converged, retries=series.retries)
+    energy = energy_summary(targets, meter, settings, idle, min_s, target, converged_on="paired energy ratio")
     ratios = [r.energy_ratio for r in used]
     known = [x for x in ratios if x is not None]
-    paired = {
-        "reference": reference_label,
-        "order": ORDER,
-        "rounds": len(used),
-        "rounds_run": len(series.units),
-        "per_inference_j": _median([r.target.per_inference_j for r in used]),
-        "reference_per_inference_j": _median([r.reference.per_inference_j for r in used]),
-        "energy_ratio": _median(ratios),
-        "energy_ratio_range": [min(known), max(known)] if known else None,
-        "energy_ratio_spread": spread(ratios),
-        "round_ratios": ratios,
-        "saved_per_inference_j": _median([r.saved_per_inference_j for r in used]),
-        "throughput_per_s": _median([r.target.throughput for r in used]),
-        "reference_throughput_per_s": _median([r.reference.throughput for r in used]),
-        "throughput_ratio": _median([r.throughput_ratio for r in used]),
-        "cpu_s_per_inference": _median([r.target.cpu_s_per_inference for r in used]),
-        "reference_cpu_s_per_inference": _median([r.reference.cpu_s_per_inference for r in used]),
-        "cpu_seconds_ratio": _median([r.cpu_ratio for r in used]),
-        "cpu_seconds_ratio_spread": spread([r.cpu_ratio for r in used]),
-        "converged": series.converged,
-        "spread_target": settings.spread_target,
-        "retries": series.retries,
-        "contended_rounds": sum(1 for r in used if r.contended),
-        "contended": any(r.contended for r in used),
-        "source": energy["source"],
-        "estimate": energy["estimate"],
-        "attribution": energy["attribution"],
-        "reference_windows": [r.reference.to_dict() for r in series.units],
-    }
+    paired = Paired(
+        reference=reference_label,
+        order=ORDER,
+        rounds=len(used),
+        rounds_run=len(series.units),
+        per_inference_j=_median([r.target.per_inference_j for r in used]),
+        reference_per_inference_j=_median([r.reference.per_inference_j for r in used]),
+        energy_ratio=_median(ratios),
+        energy_ratio_range=[min(known), max(known)] if known else None,
+        energy_ratio_spread=spread(ratios),
+        round_ratios=ratios,
+        saved_per_inference_j=_median([r.saved_per_inference_j for r in used]),
+        throughput_per_s=_median([r.target.throughput for r in used]),
+        reference_throughput_per_s=_median([r.reference.throughput for r in used]),
+        throughput_ratio=_median([r.throughput_ratio for r in used]),
+        cpu_s_per_inference=_median([r.target.cpu_s_per_inference for r in used]),
+        reference_cpu_s_per_inference=_median([r.reference.cpu_s_per_inference for r in used]),
+        cpu_seconds_ratio=_median([r.cpu_ratio for r in used]),
+        cpu_seconds_ratio_spread=spread([r.cpu_ratio for r in used]),
+        converged=series.converged,
+        spread_target=settings.spread_target,
+        retries=series.retries,
+        contended_rounds=sum(1 for r in used if r.contended),
+        contended=any(r.contended for r in used),
+        source=energy.source,
+        estimate=energy.estimate,
+        attribution=energy.attribution,
+        reference_windows=[r.reference.result() for r in series.units],
+    )
     return energy, paired
 
 
-def warn_if_unsettled(paired: dict, what: str) -> None:
+def warn_if_unsettled(paired: Paired, what: str) -> None:
     """Tell the user (the CLI shows green's warnings) when a paired ratio is not settled."""
-    if paired.get("contended"):
-        warnings.warn(f"{what}: {paired['contended_rounds']} of {paired['rounds']} rounds against "
-                      f"{paired['reference']} "
+    if paired.contended:
+        warnings.warn(f"{what}: {paired.contended_rounds} of {paired.rounds} rounds against {paired.reference} "
                       "ran while other processes used the CPU, even after retries; the record marks them contended",
                       stacklevel=2)
-    if paired.get("converged") is False:
-        got = paired.get("energy_ratio_spread")
-        warnings.warn(f"{what}: the ratio to {paired['reference']} did not settle within "
-                      f"{paired['spread_target']:.0%} in {paired['rounds']} rounds (spread "
+    if paired.converged is False:
+        got = paired.energy_ratio_spread
+        warnings.warn(f"{what}: the ratio to {paired.reference} did not settle within "
+                      f"{paired.spread_target or 0:.0%} in {paired.rounds} rounds (spread "
                       f"{'unknown' if got is None else format(got, '.1%')}); the record says so", stacklevel=2)

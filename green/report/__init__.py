@@ -5,14 +5,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from green.report.render import build_report, fmt, headers, table_rows
-from green.report.summary import BASELINE, ENTRY_KEYS, latest_per_recipe, pareto_front, summarize
+from green.report.summary import BASELINE, ENTRY_KEYS, Entry, latest_per_recipe, pareto_front, summarize
 
 
 @dataclass
 class Report:
     """What ``Workbench.report()`` wrote: one entry per recipe and device, each file's path, and notes."""
 
-    entries: list[dict]
+    entries: list[Entry]
     paths: dict[str, Path]
     notes: list[str] = field(default_factory=list)
 
@@ -20,5 +20,5 @@ class Report:
         return iter((self.entries, self.paths, self.notes))
 
 
-__all__ = ["BASELINE", "ENTRY_KEYS", "Report", "build_report", "fmt", "headers", "latest_per_recipe", "pareto_front",
+__all__ = ["BASELINE", "ENTRY_KEYS", "Entry", "Report", "build_report", "fmt", "headers", "latest_per_recipe", "pareto_front",
            "summarize", "table_rows"]

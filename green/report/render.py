@@ -21,45 +21,45 @@ from green.errors import GreenError
 from green.records import Record, load_records
 from green.report import view
 from green.report.html import page as html_page
-from green.report.summary import BASELINE, summarize
+from green.report.summary import BASELINE, Entry, summarize
 
 
 def fmt(v, spec: str, none: str = "n/a") -> str:
     return none if v is None else format(v, spec)
 
 
-def metric_columns(entries: list[dict]) -> list[str]:
+def metric_columns(entries: list[Entry]) -> list[str]:
     """The primary metric first, then the task's other metrics, as the records name them."""
     if not entries:
         return []
-    primary = entries[0]["primary_metric"]
-    others = sorted({k for e in entries for k in e["metrics"]} - {primary})
+    primary = entries[0].primary_metric
+    others = sorted({k for e in entries for k in e.metrics} - {primary})
     return [primary, *others]
 
 
-def headers(entries: list[dict]) -> list[str]:
+def headers(entries: list[Entry]) -> list[str]:
     """The full table's columns (Markdown); the terminal's compact table is green.report.terminal."""
     return ["recipe", "device", *metric_columns(entries), "size MB", "latency p50/p95 ms (b=1)", "per s",
             f"{view.energy_unit(entries)[0]}/{view.unit(entries)} (source)", "vs baseline", "gCO2e per M", "run J", f"payback ({view.plural(view.unit(entries))})"]
 
 
-def table_rows(entries: list[dict]) -> list[list[str]]:
+def table_rows(entries: list[Entry]) -> list[list[str]]:
     columns = metric_columns(entries)
     rows = []
     for e in entries:
-        lat = e["latency_ms"] or {}
+        lat = e.latency_ms
         warn = view.warnings_of(e, None)
         rows.append([
-            e.get("label", e["recipe"]) + (" *" if e.get("pareto") else ""),
-            e["device"] + (f" ({'; '.join(warn)})" if warn else ""),
-            *[fmt(e["metrics"].get(m), ".4f") for m in columns],
-            fmt(e["size_mb"], ".1f"),
-            f"{view.sig3(lat.get('p50'))} / {view.sig3(lat.get('p95'))}",
-            view.compact(e["throughput_per_s"]),
-            f"{view.energy_mj_band(e, view.energy_unit(entries))} ({e['energy_source']})",
+            (e.label or e.recipe) + (" *" if e.pareto else ""),
+            (e.device or "?") + (f" ({'; '.join(warn)})" if warn else ""),
+            *[fmt(e.metrics.get(m), ".4f") for m in columns],
+            fmt(e.size_mb, ".1f"),
+            f"{view.sig3(lat.p50 if lat else None)} / {view.sig3(lat.p95 if lat else None)}",
+            view.compact(e.throughput_per_s),
+            f"{view.energy_mj_band(e, view.energy_unit(entries))} ({e.energy_source})",
             view.ratio(e, "n/a") + (f" ({view.ratio_basis(e)})" if view.ratio_basis(e) and view.ratio(e) else ""),
-            view.sig3(e.get("gco2e_per_million")),
-            view.joules(e["run_energy_j"]),
+            view.sig3(e.gco2e_per_million),
+            view.joules(e.run_energy_j),
             view.payback(e),
         ])
     return rows
@@ -85,7 +85,7 @@ def _md_row(row: list[str]) -> list[str]:
     return [md_escape(label[:-2] if star else label) + (" *" if star else ""), *map(md_escape, rest)]
 
 
-def write_markdown(entries: list[dict], path: Path, notes: list[str] | None = None,
+def write_markdown(entries: list[Entry], path: Path, notes: list[str] | None = None,
                    records: list[Record] | None = None) -> None:
     head = [md_escape(h) for h in headers(entries)]
     by_file = view.records_by_file(records or [])
@@ -98,8 +98,8 @@ def write_markdown(entries: list[dict], path: Path, notes: list[str] | None = No
     lines += ["| " + " | ".join(_md_row(r)) + " |" for r in table_rows(entries)]
     ref = view.reference_entry(entries, by_file)
     if ref is not None:
-        lines.append(f"| {md_escape(ref['name'])} (reference: {md_escape(ref['description'])}, no model) | "
-                     + " | ".join(fmt(ref["metrics"].get(h), ".4f") if h in ref["metrics"] else "\u2014"
+        lines.append(f"| {md_escape(ref.name)} (reference: {md_escape(ref.description)}, no model) | "
+                     + " | ".join(fmt(ref.metrics.get(h), ".4f") if h in ref.metrics else "\u2014"
                                   for h in headers(entries)[1:]) + " |")
     changes = view.side_by_side(entries, by_file)
     if changes and changes["rows"]:
@@ -122,7 +122,7 @@ CSV_COLUMNS = ("recipe", "recipe_origin", "device", "task", "primary_metric", "q
                "throughput_per_s", "latency_p50_ms", "pareto", "record")
 
 
-def write_csv(entries: list[dict], path: Path) -> None:
+def write_csv(entries: list[Entry], path: Path) -> None:
     """results.csv: the entries' figures as plain columns (a ratio is target / baseline; energies in joules)."""
     import csv
     import io
@@ -131,12 +131,12 @@ def write_csv(entries: list[dict], path: Path) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for e in entries:
-        row = dict(e, latency_p50_ms=(e.get("latency_ms") or {}).get("p50"))
+        row = e.to_json() | {"latency_p50_ms": e.latency_ms.p50 if e.latency_ms else None}
         writer.writerow(["" if row.get(c) is None else row.get(c) for c in CSV_COLUMNS])
     _atomic_write_text(path, out.getvalue())
 
 
-def plot_pareto(entries: list[dict], png: Path, records: list[Record] | None = None) -> dict:
+def plot_pareto(entries: list[Entry], png: Path, records: list[Record] | None = None) -> dict:
     """The chart for slides: log energy across, the primary metric up, a caption saying what it covers.
 
     Returns what it drew (axis limits, caption, point labels, legend entries) for tests and callers.
@@ -151,37 +151,38 @@ def plot_pareto(entries: list[dict], png: Path, records: list[Record] | None = N
     by_file = view.records_by_file(records or [])
     points = view.plotted(entries)
     fraction = view.is_fraction(entries)
-    metric = entries[0]["primary_metric"] if entries else "quality"
+    metric = entries[0].primary_metric if entries else "quality"
     unit_, k = view.energy_unit(points)
     fig, ax = plt.subplots(figsize=(8, 5.4), dpi=150)
-    for kind in sorted({e["device_kind"] for e in points}):
+    for kind in sorted({e.device_kind for e in points}):
         color = view.device_color(kind)
-        group = [e for e in points if e["device_kind"] == kind]
+        group = [e for e in points if e.device_kind == kind]
         front = view.frontier(group)
         if len(front) > 1:
-            ax.step([view.x_energy(e) * k for e in front], [e["quality"] for e in front],
+            ax.step([view.px(e) * k for e in front], [view.py(e) for e in front],
                     where="post", color=color, alpha=0.5, lw=2.5, label=f"Pareto frontier ({kind})", zorder=2)
         for e in group:
-            x, y = view.x_energy(e) * k, e["quality"]
-            if view.x_range(e):  # min to max of the repeated windows
-                lo, hi = (v * k for v in view.x_range(e))
+            x, y = view.px(e) * k, view.py(e)
+            rng = view.x_range(e)
+            if rng:  # min to max of the repeated windows
+                lo, hi = (v * k for v in rng)
                 ax.errorbar([x], [y], xerr=[[max(0.0, x - lo)], [max(0.0, hi - x)]], fmt="none",
                             ecolor=view.SPREAD_COLOR, elinewidth=0.8, capsize=3, capthick=0.8, zorder=2.5)
-            base = e["recipe"] == BASELINE
+            base = e.recipe == BASELINE
             ax.scatter([x], [y], s=170 if base else 60, marker="*" if base else "o", linewidths=1.5,
-                       facecolors="white" if e.get("energy_estimate") else color, edgecolors=color, zorder=3)
+                       facecolors="white" if e.energy_estimate else color, edgecolors=color, zorder=3)
     ax.set_xscale("log")
     if points:
-        xs = [view.x_energy(e) * k for e in points]
+        xs = [view.px(e) * k for e in points]
         xs += [v * k for e in points for v in (view.x_range(e) or []) if v]
         xlim = view.energy_limits(xs)
         ax.set_xlim(*xlim)
         ref = view.reference_entry(entries, by_file)
-        qualities = [e["quality"] for e in points] + ([ref["quality"]] if ref and ref["quality"] is not None else [])
+        qualities = [view.py(e) for e in points] + ([ref.quality] if ref and ref.quality is not None else [])
         ax.set_ylim(*view.quality_limits(qualities, fraction))
-        if ref and ref["quality"] is not None:  # no model, so no energy: a line at its score
-            ax.axhline(ref["quality"], color="#7a7a7a", ls="--", lw=1, zorder=1)
-            ax.annotate(f"{ref['name']} (reference, no model): {ref['quality']:.4f}", (1, ref["quality"]),
+        if ref and ref.quality is not None:  # no model, so no energy: a line at its score
+            ax.axhline(ref.quality, color="#7a7a7a", ls="--", lw=1, zorder=1)
+            ax.annotate(f"{ref.name} (reference, no model): {ref.quality:.4f}", (1, ref.quality),
                         xycoords=("axes fraction", "data"), xytext=(-4, 3), textcoords="offset points",
                         ha="right", fontsize=7.5, color="#5c6670", style="italic")
         # Plain numbers at 1-2-5 (never 10^x notation): people read mJ or J, not exponents.
@@ -189,24 +190,24 @@ def plot_pareto(entries: list[dict], png: Path, records: list[Record] | None = N
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: view.tick(v)))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel(f"total energy per {view.unit(entries)} ({unit_}, log scale; lower is better \u2190)")
-    better = "higher is better \u2192" if (entries[0].get("higher_is_better", True) if entries else True) else "\u2190 lower is better"
+    better = "higher is better \u2192" if (entries[0].higher_is_better if entries else True) else "\u2190 lower is better"
     ax.set_ylabel(f"test {metric}, {better}" + (f" (axis spans \u2265 {view.MIN_SPAN_POINTS:g} points)" if fraction else ""))
     ax.set_title(f"{metric} vs energy per {view.unit(entries)} (labels: difference to the baseline"
                  + (" in points)" if fraction else ")"), fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     handles, _ = ax.get_legend_handles_labels()
-    kinds = sorted({e["device_kind"] for e in points})
+    kinds = sorted({e.device_kind for e in points})
     if len(kinds) > 1:  # colours say the device kind
         handles += [Line2D([], [], marker="o", ls="", color=view.device_color(k),
-                           label=f"{k}: {', '.join(sorted({e['device'] for e in points if e['device_kind'] == k}))}")
+                           label=f"{k}: {', '.join(sorted({e.device or '?' for e in points if e.device_kind == k}))}")
                     for k in kinds]
     handles += [Line2D([], [], marker="*", ls="", color="gray", markersize=11, label="baseline")]
-    if any(e.get("energy_estimate") for e in points):
+    if any(e.energy_estimate for e in points):
         handles.append(Line2D([], [], marker="o", ls="", markerfacecolor="white", markeredgecolor="gray",
                               label="hollow, ~ = estimate"))
-    if any(not e.get("energy_estimate") for e in points):
+    if any(not e.energy_estimate for e in points):
         handles.append(Line2D([], [], marker="o", ls="", color="gray", label="measured (counter)"))
-    if any(e.get("energy_range_j") for e in points):
+    if any(e.energy_range_j for e in points):
         handles.append(Line2D([], [], color=view.SPREAD_COLOR, lw=0.8, marker="|", markersize=7,
                               label="repeat spread (min to max)"))
     ax.legend(handles=handles, fontsize=7.5, loc="best", framealpha=0.85)
@@ -223,18 +224,18 @@ def plot_pareto(entries: list[dict], png: Path, records: list[Record] | None = N
     return drawn
 
 
-def _label_points(fig, ax, points: list[dict], fraction: bool, fontsize: float = 7.5) -> list[str]:
+def _label_points(fig, ax, points: list[Entry], fraction: bool, fontsize: float = 7.5) -> list[str]:
     """Name each point, with its difference to the baseline, where no two labels overlap."""
-    ordered = sorted(points, key=lambda e: (e["recipe"] != BASELINE, -e["quality"], view.x_energy(e)))
+    ordered = sorted(points, key=lambda e: (e.recipe != BASELINE, -view.py(e), view.px(e)))
     labels = []
     for e in ordered:
         d = view.delta(e, fraction)
-        labels.append(("~" if e.get("energy_estimate") else "") + e["label"]
+        labels.append(("~" if e.energy_estimate else "") + e.label
                       + (f" ({d}{' pt' if fraction else ''})" if d else ""))
     px = fig.dpi / 72  # points to pixels
     height = fig.bbox.height
     k = view.energy_unit(points)[1]
-    xy = [ax.transData.transform((view.x_energy(e) * k, e["quality"])) for e in ordered]
+    xy = [ax.transData.transform((view.px(e) * k, view.py(e))) for e in ordered]
     right = ax.bbox.x1
     spots = view.place_labels([(x, height - y, 0.6 * fontsize * px * len(label)) for (x, y), label in zip(xy, labels)],
                               right=right, line_h=fontsize * px * 1.5, gap=7 * px)
@@ -287,7 +288,7 @@ def _one_task(records: list[Record], task: str | None, notes: list[str]) -> list
 
 
 def build_report(records_dir: Path, report_dir: Path, device_kind: str | None = None,
-                 task: str | None = None) -> tuple[list[dict], dict[str, Path], list[str]]:
+                 task: str | None = None) -> tuple[list[Entry], dict[str, Path], list[str]]:
     """Write the report files; returns the entries, where each file went, and notes on skipped records.
 
     ``device_kind`` (``cpu`` or ``cuda``) keeps only the records of that kind; None keeps all.
@@ -310,7 +311,7 @@ def build_report(records_dir: Path, report_dir: Path, device_kind: str | None = 
         "pareto.png": report_dir / "pareto.png",
         "pareto.html": report_dir / "pareto.html",
     }
-    atomic_write_json(paths["results.json"], entries)
+    atomic_write_json(paths["results.json"], [e.to_json() for e in entries])
     write_markdown(entries, paths["results.md"], notes, records)
     write_csv(entries, paths["results.csv"])
     plot_pareto(entries, paths["pareto.png"], records)

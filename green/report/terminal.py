@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from rich import box
 from rich.console import Console, Group
@@ -19,55 +20,59 @@ from rich.text import Text
 
 from green.records import Record
 from green.report import view
-from green.report.summary import BASELINE
+from green.report.summary import BASELINE, Entry
 from green.safetext import markup, printable
 
 
 @dataclass(frozen=True)
 class Column:
     header: str
-    cell: Callable[[dict], str]
-    justify: str = "right"
+    cell: Callable[[Entry], str]
+    justify: Literal["default", "left", "center", "right", "full"] = "right"
 
 
-def columns(entries: list[dict], records: dict[str, Record]) -> tuple[list[Column], list[Column]]:
+def _metric_cell(metric: str, num: Callable[[float | None], str]) -> Callable[[Entry], str]:
+    return lambda e: num(e.metrics.get(metric))
+
+
+def columns(entries: list[Entry], records: dict[str, Record]) -> tuple[list[Column], list[Column]]:
     """(always shown, added while they fit, in this order)."""
-    metric = entries[0]["primary_metric"] if entries else "quality"
+    metric = entries[0].primary_metric if entries else "quality"
     fraction = view.is_fraction(entries)
-    others = sorted({k for e in entries for k in e["metrics"]} - {metric})
-    multi_device = len({e["device_kind"] for e in entries}) > 1
+    others = sorted({k for e in entries for k in e.metrics} - {metric})
+    multi_device = len({e.device_kind for e in entries}) > 1
 
-    def name(e: dict) -> str:
+    def name(e: Entry) -> str:
         mark = "!" if view.warnings_of(e, view.record_of(e, records)) else ""
-        return e["label"] + (" *" if e.get("pareto") else "") + (f" {mark}" if mark else "")
+        return e.label + (" *" if e.pareto else "") + (f" {mark}" if mark else "")
 
-    def num(v, spec=".4f") -> str:
+    def num(v: float | None, spec: str = ".4f") -> str:
         return "n/a" if v is None else format(v, spec)
 
     scale = view.energy_unit(entries)
     always = [
         Column("recipe", name, "left"),
-        *([Column("dev", lambda e: e["device_kind"], "left")] if multi_device else []),
-        Column(metric, lambda e: num(e.get("quality"))),
+        *([Column("dev", lambda e: e.device_kind, "left")] if multi_device else []),
+        Column(metric, lambda e: num(e.quality)),
         Column("\u0394pt" if fraction else "\u0394", lambda e: view.delta(e, fraction, "")),
         Column(f"{scale[0]}/{view.short_unit(entries)}", lambda e: view.energy_mj(e, scale=scale)),
-        Column("src", lambda e: view.source_code(e.get("energy_source")), "left"),
+        Column("src", lambda e: view.source_code(e.energy_source), "left"),
         Column("vs base", lambda e: view.ratio(e, "")),
-        Column("payback", lambda e: view.payback(e, "" if e["recipe"] == BASELINE else "-")),
+        Column("payback", lambda e: view.payback(e, "" if e.recipe == BASELINE else "-")),
     ]
     optional = [
-        Column("run J", lambda e: view.joules(e.get("run_energy_j"), "")),
-        Column("MB", lambda e: num(e.get("size_mb"), ".1f")),
-        Column("p50 ms", lambda e: view.sig3((e.get("latency_ms") or {}).get("p50"), "")),
+        Column("run J", lambda e: view.joules(e.run_energy_j, "")),
+        Column("MB", lambda e: num(e.size_mb, ".1f")),
+        Column("p50 ms", lambda e: view.sig3(e.latency_ms.p50 if e.latency_ms else None, "")),
         Column("spread", lambda e: view.spread(e, "")),
-        Column(f"{view.short_unit(entries)}/s", lambda e: view.compact(e.get("throughput_per_s"), "")),
-        *[Column(m, lambda e, m=m: num(e["metrics"].get(m))) for m in others],
-        Column("gCO2e/M", lambda e: view.sig3(e.get("gco2e_per_million"), "")),
+        Column(f"{view.short_unit(entries)}/s", lambda e: view.compact(e.throughput_per_s, "")),
+        *[Column(m, _metric_cell(m, num)) for m in others],
+        Column("gCO2e/M", lambda e: view.sig3(e.gco2e_per_million, "")),
     ]
     return always, optional
 
 
-def _table(cols: list[Column], entries: list[dict], title: str | None) -> Table:
+def _table(cols: list[Column], entries: list[Entry], title: str | None) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), title=title and markup(title), title_justify="left",
                   title_style="bold", show_edge=False)
     for c in cols:
@@ -84,11 +89,11 @@ def _fits(table: Table, width: int) -> bool:
     return probe.measure(table).maximum <= width
 
 
-def legend(entries: list[dict], records: dict[str, Record], shown: list[Column]) -> list[str]:
+def legend(entries: list[Entry], records: dict[str, Record], shown: list[Column]) -> list[str]:
     """Lines under the table: what the marks and codes mean, and why a row has a '!'."""
     headers = {c.header for c in shown}
     fraction = view.is_fraction(entries)
-    lines = ["* Pareto frontier" + (", ~ estimate" if any(e.get("energy_estimate") for e in entries) else "")
+    lines = ["* Pareto frontier" + (", ~ estimate" if any(e.energy_estimate for e in entries) else "")
              + (", \u0394pt: difference to the baseline in points" if "\u0394pt" in headers else "")
              + (f", payback in {view.plural(view.unit(entries))}" if "payback" in headers else "")]
     if not fraction and "\u0394" in headers:
@@ -97,14 +102,14 @@ def legend(entries: list[dict], records: dict[str, Record], shown: list[Column])
         lines.append(f"src {code} = {label}: {what}" if code != label else f"src {label}: {what}")
     for e in entries:
         for w in view.warnings_of(e, view.record_of(e, records)):
-            lines.append(f"! {e['label']}: {w}")
+            lines.append(f"! {e.label}: {w}")
     bases = sorted({b for e in entries if (b := view.ratio_basis(e))})
     if bases:
         lines.append("vs base from " + " and ".join(bases) + " measurements")
     return lines
 
 
-def results(entries: list[dict], records: list[Record], width: int, only: set[str] | None = None,
+def results(entries: list[Entry], records: list[Record], width: int, only: set[str] | None = None,
             title: str | None = None) -> Group:
     """The table (fitted to ``width``) and its legend, for ``console.print``.
 
@@ -113,9 +118,9 @@ def results(entries: list[dict], records: list[Record], width: int, only: set[st
     """
     by_file = view.records_by_file(records)
     if only is not None:
-        kinds = {e["device_kind"] for e in entries if e.get("record") in only}
-        entries = [e for e in entries if e.get("record") in only
-                   or (e["recipe"] == BASELINE and e["device_kind"] in kinds)]
+        kinds = {e.device_kind for e in entries if e.record in only}
+        entries = [e for e in entries if e.record in only
+                   or (e.recipe == BASELINE and e.device_kind in kinds)]
     always, optional = columns(entries, by_file)
     shown = list(always)
     for c in optional:  # greedy, in order of importance

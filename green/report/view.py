@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from green.records import Record
-from green.report.summary import BASELINE
+from green.report.summary import BASELINE, Entry
 
 #: Energy source label -> (short code for narrow tables, what it is, is it an estimate).
 SOURCES: dict[str, tuple[str, str, bool]] = {
@@ -66,15 +67,15 @@ def joules(x: float | None, none: str = "n/a") -> str:
     return compact(x, none) if x is not None and abs(x) >= 1e4 else sig3(x, none)
 
 
-def is_fraction(entries: list[dict]) -> bool:
+def is_fraction(entries: list[Entry]) -> bool:
     """True when the primary metric is a 0-1 score (accuracy, F1): differences read in points."""
-    values = [e["quality"] for e in entries if e.get("quality") is not None]
+    values = [e.quality for e in entries if e.quality is not None]
     return bool(values) and all(0.0 <= v <= 1.0 for v in values)
 
 
-def delta(e: dict, fraction: bool, none: str = "") -> str:
+def delta(e: Entry, fraction: bool, none: str = "") -> str:
     """The primary metric's difference to the baseline: points for a 0-1 metric, else its own unit."""
-    d = e.get("quality_vs_baseline")
+    d = e.quality_vs_baseline
     if d is None:
         return none
     if d == 0:
@@ -92,9 +93,9 @@ ENERGY_UNITS = (("mJ", 1e3), ("J", 1.0), ("kJ", 1e-3))
 Scale = tuple[str, float]
 
 
-def energy_unit(entries: list[dict]) -> Scale:
+def energy_unit(entries: list[Entry]) -> Scale:
     """(unit, factor from joules) for a table or an axis: mJ below 1 J, J below 1 kJ, else kJ."""
-    vals = sorted(x for x in (x_energy(e) for e in entries) if _finite(x) and x > 0)
+    vals = sorted(x for x in (x_energy(e) for e in entries) if x is not None and _finite(x) and x > 0)
     if not vals:
         return ENERGY_UNITS[0]
     median = vals[len(vals) // 2]
@@ -109,43 +110,43 @@ def energy_text(j: float | None, none: str = "n/a") -> str:
     return f"{sig3(j * k)} {unit_}"
 
 
-def energy_mj(e: dict, none: str = "n/a", scale: Scale = ENERGY_UNITS[0]) -> str:
+def energy_mj(e: Entry, none: str = "n/a", scale: Scale = ENERGY_UNITS[0]) -> str:
     """Energy per inference where the chart draws it (:func:`x_energy`), in ``scale``; ``~`` marks an estimate."""
     j = x_energy(e)
-    return none if j is None else ("~" if e.get("energy_estimate") else "") + sig3(j * scale[1])
+    return none if j is None else ("~" if e.energy_estimate else "") + sig3(j * scale[1])
 
 
-def energy_band(e: dict, scale: Scale = ENERGY_UNITS[0]) -> str:
+def energy_band(e: Entry, scale: Scale = ENERGY_UNITS[0]) -> str:
     """``45-88``: the modelled band's low and high (on the drawn figure's scale), or '' (a counter, an older record)."""
-    b, own, x = e.get("energy_band"), e.get("energy_per_inference_j"), x_energy(e)
-    if not b:
+    b, own, x = e.energy_band, e.energy_per_inference_j, x_energy(e)
+    if b is None:
         return ""
     k = scale[1] * (x / own if own and x else 1.0)
-    return f"{sig3(b['low_j'] * k)}-{sig3(b['high_j'] * k)}"
+    return f"{sig3(b.low_j * k)}-{sig3(b.high_j * k)}"
 
 
-def energy_mj_band(e: dict, scale: Scale = ENERGY_UNITS[0]) -> str:
+def energy_mj_band(e: Entry, scale: Scale = ENERGY_UNITS[0]) -> str:
     """``~88 (45-88)``: the central estimate and, where modelled, the band around it."""
     band = energy_band(e, scale)
     return energy_mj(e, scale=scale) + (f" ({band})" if band else "")
 
 
-def ratio(e: dict, none: str = "") -> str:
-    r = e.get("energy_vs_baseline")
+def ratio(e: Entry, none: str = "") -> str:
+    r = e.energy_vs_baseline
     return none if r is None else f"{r:.2f}x"
 
 
-def spread(e: dict, none: str = "") -> str:
-    s = e.get("energy_spread")
+def spread(e: Entry, none: str = "") -> str:
+    s = e.energy_spread
     return none if s is None else f"{s:.0%}"
 
 
-def payback(e: dict, none: str = "-") -> str:
+def payback(e: Entry, none: str = "-") -> str:
     """After how many inferences the run's energy is saved back; ``never`` when the recipe costs more."""
-    r = e.get("energy_vs_baseline")
+    r = e.energy_vs_baseline
     if r is not None and r > 1:
         return f"never (+{r - 1:.0%})"
-    return compact(e.get("payback_inferences"), none)
+    return compact(e.payback_inferences, none)
 
 
 def _source(label: str) -> tuple[str, str, bool]:
@@ -157,9 +158,9 @@ def source_code(label: str | None) -> str:
     return "+".join(_source(part)[0] for part in (label or "none").split("+"))
 
 
-def source_legend(entries: list[dict]) -> list[tuple[str, str, str, bool]]:
+def source_legend(entries: list[Entry]) -> list[tuple[str, str, str, bool]]:
     """(code, label, what it is, estimate?) for every source the entries use, in a stable order."""
-    labels = sorted({part for e in entries for part in (e.get("energy_source") or "none").split("+")})
+    labels = sorted({part for e in entries for part in (e.energy_source or "none").split("+")})
     return [(_source(s)[0], s, _source(s)[1], _source(s)[2]) for s in labels]
 
 
@@ -168,25 +169,23 @@ def records_by_file(records: list[Record]) -> dict[str, Record]:
     return {r.file: r for r in records if r.file}
 
 
-def record_of(e: dict, records: dict[str, Record]) -> Record | None:
-    return records.get(e.get("record") or "")
+def record_of(e: Entry, records: dict[str, Record]) -> Record | None:
+    return records.get(e.record or "")
 
 
-def warnings_of(e: dict, rec: Record | None) -> list[str]:
+def warnings_of(e: Entry, rec: Record | None) -> list[str]:
     """Why a figure deserves less trust: contended windows, energy flags, work off the intended device."""
     out = []
-    energy = (rec.energy if rec is not None else None) or {}
-    if is_contended(rec):
-        windows = [w for w in energy.get("windows") or [] if isinstance(w, dict)]
-        busy = sum(1 for w in windows if w.get("contended") is True)
-        which = f"{busy} of {len(windows)} energy windows" if busy else "its energy windows"
+    energy = rec.energy if rec is not None else None
+    if energy is not None and is_contended(rec):
+        busy = sum(1 for w in energy.windows if w.contended is True)
+        which = f"{busy} of {len(energy.windows)} energy windows" if busy else "its energy windows"
         out.append(f"contended: other processes used the CPU during {which}")
-    flags = energy.get("flags")
-    if isinstance(flags, list):
-        out += [f"flag: {f}" for f in flags if isinstance(f, str) and f]
-    if e.get("intended_device") not in (None, e.get("device_kind")):
-        out.append(f"meant for {e['intended_device']}, ran on {e.get('device_kind')}")
-    share = e.get("off_device_share") or 0
+    if energy is not None:
+        out += [f"flag: {f}" for f in energy.flags if f]
+    if e.intended_device not in (None, e.device_kind):
+        out.append(f"meant for {e.intended_device}, ran on {e.device_kind}")
+    share = e.off_device_share or 0
     if share > 0.01:
         out.append(f"{share:.0%} of graph node time ran off the intended device")
     return out
@@ -194,14 +193,14 @@ def warnings_of(e: dict, rec: Record | None) -> list[str]:
 
 def is_contended(rec: Record | None) -> bool:
     """The record says its energy windows were contended (as a whole, or any one window)."""
-    energy = (rec.energy if rec is not None else None) or {}
-    windows = energy.get("windows") if isinstance(energy.get("windows"), list) else []
-    return energy.get("contended") is True or any(isinstance(w, dict) and w.get("contended") is True for w in windows)
+    if rec is None:
+        return False
+    return rec.energy.contended or any(w.contended is True for w in rec.energy.windows)
 
 
-def ratio_basis(e: dict) -> str | None:
+def ratio_basis(e: Entry) -> str | None:
     """How the ratio to the baseline was taken ("paired" or "separate records"), where the entry says."""
-    basis = e.get("ratio_basis")
+    basis = e.ratio_basis
     return basis if isinstance(basis, str) and basis and basis != "baseline" else None
 
 
@@ -296,29 +295,44 @@ def place_labels(points: list[tuple[float, float, float]], right: float, line_h:
     return out
 
 
-def x_energy(e: dict) -> float | None:
+def x_energy(e: Entry) -> float | None:
     """Where a recipe sits on the energy axis, in J: the paired ratio times the baseline's energy when the
     record has a paired measurement (what the frontier is decided on), else its own figure."""
-    return e.get("comparable_energy_j") or e.get("energy_per_inference_j")
+    return e.comparable_energy_j or e.energy_per_inference_j
 
 
-def x_range(e: dict) -> list[float] | None:
+def px(e: Entry) -> float:
+    """:func:`x_energy` of an entry :func:`plotted` kept (so it has one)."""
+    x = x_energy(e)
+    if x is None:
+        raise ValueError(f"{e.recipe} has no energy to draw; draw only what plotted() keeps")
+    return x
+
+
+def py(e: Entry) -> float:
+    """The quality of an entry :func:`plotted` kept (so it has one)."""
+    if e.quality is None:
+        raise ValueError(f"{e.recipe} has no quality to draw; draw only what plotted() keeps")
+    return e.quality
+
+
+def x_range(e: Entry) -> list[float] | None:
     """The repeat spread (min, max) on the same scale as :func:`x_energy`."""
-    rng, own, x = e.get("energy_range_j"), e.get("energy_per_inference_j"), x_energy(e)
+    rng, own, x = e.energy_range_j, e.energy_per_inference_j, x_energy(e)
     if not (rng and all(rng) and own and x):
         return None
     return [v * x / own for v in rng]
 
 
-def frontier(entries: list[dict]) -> list[dict]:
+def frontier(entries: list[Entry]) -> list[Entry]:
     """The frontier entries of one device kind, by energy, for drawing as a step line."""
-    return sorted((e for e in entries if e.get("pareto") and x_energy(e) is not None
-                   and e.get("quality") is not None), key=x_energy)
+    return sorted((e for e in entries if e.pareto and x_energy(e) is not None
+                   and e.quality is not None), key=px)
 
 
-def plotted(entries: list[dict]) -> list[dict]:
+def plotted(entries: list[Entry]) -> list[Entry]:
     """Entries that have both coordinates, a positive finite energy (the axis is logarithmic) and a finite quality."""
-    return [e for e in entries if _finite(x_energy(e)) and x_energy(e) > 0 and _finite(e.get("quality"))]
+    return [e for e in entries if _finite(x_energy(e)) and px(e) > 0 and _finite(e.quality)]
 
 
 def _finite(v) -> bool:
@@ -359,11 +373,11 @@ def _date_range(records: list[Record]) -> str:
     return days[0] if days[0] == days[-1] else f"{days[0]} to {days[-1]}"
 
 
-def caption_parts(entries: list[dict], records: dict[str, Record]) -> list[str]:
+def caption_parts(entries: list[Entry], records: dict[str, Record]) -> list[str]:
     """What a chart covers: task, model, data, batch size, device, dates; from the records."""
     recs = [r for r in (record_of(e, records) for e in entries) if r is not None]
     parts = []
-    tasks = sorted({e.get("task") for e in entries if e.get("task")})
+    tasks = sorted({e.task for e in entries if e.task})
     if tasks:
         parts.append("task " + ", ".join(tasks))
     models = sorted({_model_label(m) for m in map(_base_model, recs) if m})
@@ -374,10 +388,10 @@ def caption_parts(entries: list[dict], records: dict[str, Record]) -> list[str]:
     if sources:
         parts.append("data " + ", ".join(sources)
                      + (f" (test: {', '.join(f'{n:,}' for n in rows)} rows)" if rows else ""))
-    batches = sorted({e["batch_size"] for e in entries if e.get("batch_size")})
+    batches = sorted({e.batch_size for e in entries if e.batch_size})
     if batches:
         parts.append("batch " + ", ".join(str(b) for b in batches))
-    devices = sorted({e["device"] for e in entries if e.get("device")})
+    devices = sorted({e.device for e in entries if e.device})
     if devices:
         parts.append("device " + ", ".join(devices))
     dates = _date_range(recs)
@@ -386,30 +400,30 @@ def caption_parts(entries: list[dict], records: dict[str, Record]) -> list[str]:
     return parts
 
 
-def machine_line(entries: list[dict], records: dict[str, Record]) -> str:
+def machine_line(entries: list[Entry], records: dict[str, Record]) -> str:
     """``machine AMD EPYC 9R14 · AVX-512 VNNI/BF16 · 2 threads`` (each distinct one); '' for older records."""
     from green.machine import machines_line
 
     return machines_line([r.machine for r in (record_of(e, records) for e in entries) if r is not None])
 
 
-def caption(entries: list[dict], records: dict[str, Record], machine: bool = True) -> str:
+def caption(entries: list[Entry], records: dict[str, Record], machine: bool = True) -> str:
     """The caption; ``machine=False`` leaves the machine out for a view that gives it a line of its own."""
     parts = caption_parts(entries, records)
     line = machine_line(entries, records) if machine else ""
     return " \u00b7 ".join(parts + ([f"({line})"] if line else []))
 
 
-def energy_notes(entries: list[dict], records: dict[str, Record]) -> list[str]:
+def energy_notes(entries: list[Entry], records: dict[str, Record]) -> list[str]:
     """Which figures are estimates and which windows were contended, in sentences for the report."""
     notes = []
-    estimated = [e["label"] for e in entries if e.get("energy_estimate")]
+    estimated = [e.label for e in entries if e.energy_estimate]
     if estimated:
-        models = sorted({s for e in entries if e.get("energy_estimate")
-                         for s in (e.get("energy_source") or "").split("+") if _source(s)[2]})
+        models = sorted({s for e in entries if e.energy_estimate
+                         for s in (e.energy_source or "").split("+") if _source(s)[2]})
         how = "; ".join(f"{s}: {SOURCES[s][1]}" for s in models) or "an estimating model, not a counter"
         notes.append(f"Estimates (~, hollow markers): {', '.join(estimated)}. {how}.")
-    contended = [e["label"] for e in entries if is_contended(record_of(e, records))]
+    contended = [e.label for e in entries if is_contended(record_of(e, records))]
     if contended:
         notes.append(f"Contended windows (other processes used the CPU while measuring): {', '.join(contended)}; "
                      "their energy figures and ratios are less certain.")
@@ -418,7 +432,7 @@ def energy_notes(entries: list[dict], records: dict[str, Record]) -> list[str]:
         notes.append("Ratios to the baseline come from "
                      + " and ".join(sorted(f"{b} measurements" if b == "paired" else str(b) for b in bases))
                      + " (each tooltip says which; \u2020 in the table: two separate records, not paired).")
-    if any(e.get("comparable_energy_j") and e.get("comparable_energy_j") != e.get("energy_per_inference_j")
+    if any(e.comparable_energy_j and e.comparable_energy_j != e.energy_per_inference_j
            for e in entries):
         notes.append("A recipe measured in alternation with the baseline is drawn, tabled and described at its "
                      f"paired ratio times the baseline's energy per {unit(entries)}, the figure the frontier is decided "
@@ -429,10 +443,13 @@ def energy_notes(entries: list[dict], records: dict[str, Record]) -> list[str]:
 _UNIT = re.compile(r"^[A-Za-z][A-Za-z -]{0,31}$")
 
 
-def unit(entries_or_entry) -> str:
+def unit(entries_or_entry: "Entry | list[Entry]") -> str:
     """What one inference is in the report's words: "summary" for generation, else "inference"."""
-    e = entries_or_entry if isinstance(entries_or_entry, dict) else (entries_or_entry[0] if entries_or_entry else {})
-    u = e.get("inference_unit")
+    if isinstance(entries_or_entry, list):
+        if not entries_or_entry:
+            return "inference"
+        entries_or_entry = entries_or_entry[0]
+    u = entries_or_entry.inference_unit
     # A record is shared and may be hand-edited: only a plain word is a unit (no markup reaches a page).
     return u if isinstance(u, str) and _UNIT.match(u) and u != "sequence" else "inference"
 
@@ -446,45 +463,45 @@ def short_unit(entries) -> str:
     return unit(entries)[:3]
 
 
-def tooltip_lines(e: dict, rec: Record | None, fraction: bool) -> list[str]:
+def tooltip_lines(e: Entry, rec: Record | None, fraction: bool) -> list[str]:
     """The full story of one point, first line its name."""
-    metric = e.get("primary_metric") or "quality"
-    title = (e["label"] + (" (baseline)" if e["recipe"] == BASELINE else "")
-             + (" \u2014 on the frontier" if e.get("pareto") else ""))
+    metric = e.primary_metric or "quality"
+    title = (e.label + (" (baseline)" if e.recipe == BASELINE else "")
+             + (" \u2014 on the frontier" if e.pareto else ""))
     lines = [title]
-    q = e.get("quality")
+    q = e.quality
     d = delta(e, fraction)
     versus = f" ({d}{' points' if fraction else ''} vs baseline)" if d else ""
     lines.append(f"{metric}: {'n/a' if q is None else f'{q:.4f}'}{versus}")
-    src = e.get("energy_source") or "none"
-    drawn, own = x_energy(e), e.get("energy_per_inference_j")
-    mark = "~" if e.get("energy_estimate") else ""
+    src = e.energy_source or "none"
+    drawn, own = x_energy(e), e.energy_per_inference_j
+    mark = "~" if e.energy_estimate else ""
     energy = f"energy per {unit(e)}: {mark}{energy_text(drawn)} ({src}{', an estimate' if mark else ''})"
     lines.append(energy)
     if drawn is not None and own is not None and drawn != own:
         # The point, the table and this line give the same figure: the paired position.
         lines.append(f"  drawn at the paired ratio {ratio(e)} x the baseline's energy; its own windows read "
                      f"{mark}{energy_text(own)}")
-    if energy_band(e):
-        b = e["energy_band"]
+    b = e.energy_band
+    if b is not None and energy_band(e):
         k = drawn / own if drawn and own else 1.0
-        lines.append(f"modelled band: {energy_text(b['low_j'] * k)} to {energy_text(b['high_j'] * k)} "
-                     f"({b['low_model']} to {b['high_model']}; ratios use {b['central_model']}); how published power "
+        lines.append(f"modelled band: {energy_text(b.low_j * k)} to {energy_text(b.high_j * k)} "
+                     f"({b.low_model} to {b.high_model}; ratios use {b.central_model}); how published power "
                      "models disagree, not measurement spread")
-    if e.get("energy_spread") is not None:
+    if e.energy_spread is not None:
         rng = x_range(e)
         lines.append(f"spread over repeats: {spread(e)}"
                      + (f" ({energy_text(rng[0])} to {energy_text(rng[1])})" if rng else ""))
-    if e.get("energy_vs_baseline") is not None:
+    if e.energy_vs_baseline is not None:
         basis = ratio_basis(e)
         lines.append(f"vs baseline: {ratio(e)}" + (f" ({basis})" if basis else ""))
-    if e["recipe"] != BASELINE:
+    if e.recipe != BASELINE:
         pb = payback(e, "")
         lines.append("payback: " + (pb if pb.startswith("never") else f"after {pb} {plural(unit(e))}" if pb else "n/a"))
-    run_j = e.get("run_energy_j")
+    run_j = e.run_energy_j
     lines.append(f"run energy: {'n/a' if run_j is None else joules(run_j) + ' J'}"
-                 + (f" ({e['run_energy_source']})" if e.get("run_energy_source") else ""))
-    lines.append(f"{e.get('device')}, batch {e.get('batch_size')}")
+                 + (f" ({e.run_energy_source})" if e.run_energy_source else ""))
+    lines.append(f"{e.device}, batch {e.batch_size}")
     lines += warnings_of(e, rec)
     return lines
 
@@ -494,14 +511,14 @@ def tooltip_lines(e: dict, rec: Record | None, fraction: bool) -> list[str]:
 CHANGED_ROWS = 10
 
 
-def side_by_side(entries: list[dict], records: dict[str, Record]) -> dict | None:
+def side_by_side(entries: list[Entry], records: dict[str, Record]) -> dict | None:
     """The test rows to show with every recipe's prediction beside the baseline's, or None without samples.
 
     Rows where some recipe's prediction differs from the baseline's come first (a classifier's
     changed labels); a short sample (a summarizer's ten rows) is shown whole. Returns the column
     labels, the rows (input, target, baseline, then one per recipe) and how many rows changed.
     """
-    base = next((e for e in entries if e["recipe"] == BASELINE), None)
+    base = next((e for e in entries if e.recipe == BASELINE), None)
     base_rec = record_of(base, records) if base else None
     sample = base_rec.predictions if base_rec is not None else None
     if not sample or not sample.get("rows"):
@@ -511,7 +528,7 @@ def side_by_side(entries: list[dict], records: dict[str, Record]) -> dict | None
         rec = record_of(e, records)
         if e is base or rec is None or not rec.predictions or rec.predictions.get("rows") != sample["rows"]:
             continue  # another set of rows cannot be set beside these
-        recipes.append((e["label"], rec.predictions["predictions"]))
+        recipes.append((e.label, rec.predictions["predictions"]))
     n = len(sample["rows"])
     changed = [i for i in range(n) if any(p[i] != sample["predictions"][i] for _, p in recipes)]
     show = list(range(n)) if n <= CHANGED_ROWS else changed[:CHANGED_ROWS]
@@ -521,13 +538,23 @@ def side_by_side(entries: list[dict], records: dict[str, Record]) -> dict | None
             "changed": len(changed), "sampled": n, "all_shown": n <= CHANGED_ROWS}
 
 
-def reference_entry(entries: list[dict], records: dict[str, Record]) -> dict | None:
+@dataclass(frozen=True)
+class ReferenceLine:
+    """The task's trivial reference (lead-N): a score with no model behind it, drawn as a line."""
+
+    name: str
+    description: str
+    metrics: dict
+    quality: float | None
+
+
+def reference_entry(entries: list[Entry], records: dict[str, Record]) -> ReferenceLine | None:
     """The task's trivial reference (lead-N for summaries) measured on the baseline's test rows, or None."""
-    base = next((e for e in entries if e["recipe"] == BASELINE), None)
+    base = next((e for e in entries if e.recipe == BASELINE), None)
     rec = record_of(base, records) if base else None
     ref = rec.reference if rec is not None else None
-    if not ref or not isinstance(ref.get("metrics"), dict):
+    if base is None or not ref or not isinstance(ref.get("metrics"), dict):
         return None
-    value = ref["metrics"].get(base["primary_metric"])
-    return {"name": str(ref.get("name", "reference")), "description": str(ref.get("description", "")),
-            "metrics": ref["metrics"], "quality": value if _finite(value) else None}
+    value = ref["metrics"].get(base.primary_metric)
+    return ReferenceLine(str(ref.get("name", "reference")), str(ref.get("description", "")), ref["metrics"],
+                         value if _finite(value) else None)

@@ -16,6 +16,7 @@ import numpy as np
 
 from green.batching import Encoded, sorted_batches
 from green.errors import GreenError
+from green.results import Energy
 
 
 @dataclass
@@ -207,13 +208,13 @@ class Task(ABC):
 
         return fit_flops(lambda ids, mask: self.outputs(model, {"input_ids": ids, "attention_mask": mask}))
 
-    def flops_per_inference(self, flops_model: dict | None, run: dict) -> float | None:
-        """FLOPs of one inference as the benchmark ran it (``run["batch_shapes"]``: rows and padded length)."""
+    def flops_per_inference(self, flops_model: dict | None, run: Energy) -> float | None:
+        """FLOPs of one inference as the benchmark ran it (``run.batch_shapes``: rows and padded length)."""
         from green.flops import flops_per_inference
 
         if not flops_model:
             return None
-        return flops_per_inference(flops_model, run["batch_shapes"])
+        return flops_per_inference(flops_model, run.batch_shapes)
 
 
 class OutputTask(Task):

@@ -28,6 +28,7 @@ from green.batching import Encoded, sorted_batches
 from green.embedded import packaged_file
 from green.errors import GreenError
 from green.generation_settings import GENERATION_KEYS, GenerationSettings
+from green.results import Energy
 from green.tasks.base import DataSpec, Split, Task, TaskData, register_task
 from green.tasks.rouge import MAX_ROUGE_WORDS, lead, median_words, rouge
 from green.tasks.rows import file_digest, is_missing, read_hub, read_source, require_columns, warn_leaks
@@ -299,14 +300,14 @@ class Summarization(Task):
 
         return fit_seq2seq_flops(model)
 
-    def flops_per_inference(self, flops_model: dict | None, run: dict) -> float | None:
+    def flops_per_inference(self, flops_model: dict | None, run: Energy) -> float | None:
         """Encoder once, then the decoder for every generated step with its KV cache, times the beams."""
         from green.tasks.seq2seq_flops import summary_flops
 
         if not flops_model or flops_model.get("kind") != "seq2seq":
             return None
-        beams = int((run.get("generation") or {}).get("num_beams") or 1)
-        return summary_flops(flops_model, run["generation_shapes"], beams)
+        beams = int((run.generation or {}).get("num_beams") or 1)
+        return summary_flops(flops_model, run.generation_shapes, beams)
 
 
 def random_split(pairs: list[tuple[str, str]], seed: int, val_fraction: float,

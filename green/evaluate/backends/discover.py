@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -61,7 +62,7 @@ def survey(nvml: Any | None = None, rapl_root: Path = POWERCAP) -> list[BackendS
         if lib is None:
             out.append(BackendStatus(cls.source, False, why))
             continue
-        backend, detail = _try(lambda cls=cls: cls(lib))
+        backend, detail = _try(partial(cls, lib))
         out.append(BackendStatus(cls.source, backend is not None, detail))
         if backend is not None:
             backend.close()

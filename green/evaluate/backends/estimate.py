@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from typing import Any
 
 from green.evaluate.backends.base import BackendUnavailable, EnergyBackend, MeasurementError
 from green.evaluate.contention import process_cpu_seconds
@@ -69,7 +70,7 @@ class CodecarbonBackend(EnergyBackend):
                 tracker.stop()
             hardware = {type(h).__name__: h for h in getattr(tracker, "_hardware", [])}
             cpu, ram = hardware["CPU"], hardware["RAM"]
-            out = {"tdp_w": float(cpu._tdp), "cpus": int(cpu._cpu_count), "cpu_mode": str(cpu._mode),
+            out: dict[str, Any] = {"tdp_w": float(cpu._tdp), "cpus": int(cpu._cpu_count), "cpu_mode": str(cpu._mode),
                    "ram_w": float(ram.total_power().W)}
         except Exception as exc:  # KeyError, AttributeError, TypeError: another codecarbon version
             raise BackendUnavailable(f"codecarbon's CPU and RAM model could not be read ({exc!r})") from None
@@ -83,7 +84,7 @@ class CodecarbonBackend(EnergyBackend):
     def begin(self) -> object:
         if self.coefficients is not None:
             return process_cpu_seconds()
-        kwargs = dict(
+        kwargs: dict[str, Any] = dict(
             country_iso_code=self.country,
             save_to_file=False,
             log_level="error",
