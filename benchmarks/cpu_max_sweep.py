@@ -30,7 +30,7 @@ from _common import interleave, machine, ratio_summary, save  # noqa: E402
 
 from green.artifacts import Artifact  # noqa: E402
 from green.batching import sorted_batches  # noqa: E402
-from green.compress import StepContext
+from green.compress import StepContext  # noqa: E402
 from green.engine import run_step as engine_step  # noqa: E402
 from green.models import load_tokenizer  # noqa: E402
 from green.recipe import load_recipe  # noqa: E402

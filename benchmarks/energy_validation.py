@@ -123,7 +123,8 @@ def validate_cpu(args, device: str) -> None:
                 with cpu_load(1, args.load_max_s):
                     time.sleep(0.5)  # the loop is spinning before the first window
                     energy, paired = measure_paired(onnx_w, torch_w, meter, settings, reference_label="torch-fp32")
-            phases[phase] = _phase(energy, paired, time.perf_counter() - t0)
+            phases[phase] = _phase(energy.model_dump(mode="json"), paired.model_dump(mode="json"),
+                                   time.perf_counter() - t0)
             _print_phase(phases[phase])
 
     checks = {}

@@ -80,16 +80,16 @@ def main() -> None:
         for name, runner in runners.items():
             s = replace(settings, pad_multiple=8 if name == "gpu-max" else 1)
             cells[name].append(measure_energy(runner, enc, meter, s, idle=idle))
-            print(f"round {r + 1}: {name} {cells[name][-1]['per_inference_j'] * 1e3:.3f} mJ/inference "
-                  f"({cells[name][-1]['source']})", flush=True)
+            print(f"round {r + 1}: {name} {cells[name][-1].per_inference_j * 1e3:.3f} mJ/inference "
+                  f"({cells[name][-1].source})", flush=True)
     result = {}
     for name, rec_name in (("torch-fp32", "baseline"), ("gpu-max", "gpu-max")):
-        per = statistics.median(c["per_inference_j"] for c in cells[name])
+        per = statistics.median(c.per_inference_j for c in cells[name])
         acc = records[rec_name].primary_value
         result[name] = {"per_inference_j": per, "accuracy": acc, "per_correct_j": per / acc,
-                        "per_round_j": [c["per_inference_j"] for c in cells[name]],
+                        "per_round_j": [c.per_inference_j for c in cells[name]],
                         "efficiency": efficiency((max_art if name == "gpu-max" else base_art).flops,
-                                                 cells[name][0]["batch_shapes"], per, device_name(device))}
+                                                 cells[name][0].batch_shapes, per, device_name(device))}
     ratio = result["torch-fp32"]["per_correct_j"] / result["gpu-max"]["per_correct_j"]
     drop = (result["torch-fp32"]["accuracy"] - result["gpu-max"]["accuracy"]) * 100
     floor_ratio = (result["gpu-max"]["efficiency"] or {}).get("ratio_to_floor")

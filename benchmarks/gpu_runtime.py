@@ -29,7 +29,7 @@ warnings.filterwarnings("ignore")
 from _common import machine, save, torch_artifact  # noqa: E402
 
 from green.batching import encode  # noqa: E402
-from green.compress import StepContext
+from green.compress import StepContext  # noqa: E402
 from green.compress.export import ExportConfig  # noqa: E402
 from green.engine import run_step  # noqa: E402
 from green.evaluate.bench import default_settings, measure_energy  # noqa: E402
@@ -112,11 +112,10 @@ def main() -> None:
             settings = replace(default_settings(device, batch_size=b), repeats=args.repeats,
                                pad_multiple=bucket)
             e = measure_energy(runner, enc, meter, settings, idle=idle)
-            e.pop("batch_shapes")
-            results[name]["cells"][str(b)] = e
-            mj = e["per_inference_j"] * 1e3 if e["per_inference_j"] else float("nan")
-            print(f"{name:18s} b={b:4d}: {mj:8.3f} mJ/seq  {e['throughput_per_s']:9.0f} seq/s  "
-                  f"spread {'n/a' if e['spread'] is None else format(e['spread'], '.1%')}  ({e['source']})")
+            results[name]["cells"][str(b)] = e.model_dump(mode="json")
+            mj = e.per_inference_j * 1e3 if e.per_inference_j else float("nan")
+            print(f"{name:18s} b={b:4d}: {mj:8.3f} mJ/seq  {e.throughput_per_s or 0:9.0f} seq/s  "
+                  f"spread {'n/a' if e.spread is None else format(e.spread, '.1%')}  ({e.source})")
         del runner
 
     ratios = {}
