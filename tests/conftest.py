@@ -100,12 +100,15 @@ class FakeNvml:
 
     NVMLError = FakeNvmlError
 
-    def __init__(self, power_w: float = 300.0, period_s: float = 0.1, gpus: int = 1, has_counter: bool = True):
+    def __init__(self, power_w: float = 300.0, period_s: float = 0.1, gpus: int = 1, has_counter: bool = True,
+                 clock=None):
+        #: The counter's time: real by default (the power sampler's thread samples in real time), or a FakeClock.
+        self.clock = clock or time.perf_counter
         self.power_w = power_w
         self.period_s = period_s
         self.gpus = gpus
         self.has_counter = has_counter
-        self.t0 = time.perf_counter()
+        self.t0 = self.clock()
         self.offset_mj = 5_000_000_000  # counters start at driver load, not at zero
         self.backwards = False
         self.stalled_at: float | None = None
@@ -137,7 +140,7 @@ class FakeNvml:
         self._check()
         if not self.has_counter:
             raise FakeNvmlError("Not Supported")
-        elapsed = time.perf_counter() - self.t0
+        elapsed = self.clock() - self.t0
         if self.stalled_at is not None:
             elapsed = self.stalled_at
         ticks = int(elapsed / self.period_s)
@@ -147,6 +150,19 @@ class FakeNvml:
     def nvmlDeviceGetPowerUsage(self, h):
         self._check()
         return int(self.power_w * 1000)
+
+
+class FakeClock:
+    """A clock that moves only when told: meter windows and fake counters on it take no real time."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @pytest.fixture

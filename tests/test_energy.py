@@ -24,12 +24,22 @@ def gpu_meter(nvml) -> EnergyMeter:
     return build_meter(EnergyMeter, "cuda", nvml=nvml)
 
 
-def test_nvml_counter_window_matches_power_times_time(fake_nvml):
-    meter = gpu_meter(fake_nvml)
+def clocked(**kw):
+    """A fake NVML and a meter on one fake clock: windows last exactly what the test advances."""
+    from conftest import FakeClock, FakeNvml
+
+    clock = FakeClock()
+    nvml = FakeNvml(clock=clock, **kw)
+    return nvml, build_meter(EnergyMeter, "cuda", nvml=nvml, clock=clock), clock
+
+
+def test_nvml_counter_window_matches_power_times_time():
+    _, meter, clock = clocked()
     assert meter.source == "nvml-energy-counter"
     assert meter.fallback.source == "nvml-power-samples"
     with meter.window("work") as w:
-        busy(1.5)
+        clock.advance(1.5)
+    assert w.seconds == pytest.approx(1.5)
     # 300 W for 1.5 s, read through a counter that moves every 100 ms: one period of error.
     assert w.source == "nvml-energy-counter" and not w.estimate
     assert abs(w.joules - 300 * w.seconds) <= 300 * 0.1 + 1e-6
@@ -38,13 +48,13 @@ def test_nvml_counter_window_matches_power_times_time(fake_nvml):
     meter.close()
 
 
-def test_windows_nest(fake_nvml):
-    meter = gpu_meter(fake_nvml)
+def test_windows_nest():
+    _, meter, clock = clocked()
     meter.begin_window("outer")
-    busy(0.6)
+    clock.advance(0.6)
     with meter.window("inner") as inner:
-        busy(1.2)
-    busy(0.6)
+        clock.advance(1.2)
+    clock.advance(0.6)
     outer = meter.end_window("outer")
     assert outer.joules > inner.joules
     assert abs(outer.joules - 300 * outer.seconds) <= 30 + 1e-6
@@ -54,20 +64,18 @@ def test_windows_nest(fake_nvml):
 
 
 def test_multi_gpu_sums_with_breakdown():
-    from conftest import FakeNvml
-
-    meter = gpu_meter(FakeNvml(gpus=2))
+    _, meter, clock = clocked(gpus=2)
     with meter.window("w") as w:
-        busy(1.1)
+        clock.advance(1.1)
     assert set(w.per_domain_j) == {"gpu:0", "gpu:1"}
     assert w.joules == pytest.approx(sum(w.per_domain_j.values()))
     meter.close()
 
 
-def test_short_window_is_flagged_not_silently_reported(fake_nvml):
-    meter = gpu_meter(fake_nvml)
+def test_short_window_is_flagged_not_silently_reported():
+    _, meter, clock = clocked()
     with meter.window("blip") as w:
-        busy(0.15)
+        clock.advance(0.15)
     assert any(f.startswith("short-window") for f in w.flags)
     meter.close()
 
@@ -95,10 +103,10 @@ def test_stalled_counter_falls_back(fake_nvml):
     meter.close()
 
 
-def test_device_disappearing_gives_no_figure(fake_nvml):
-    meter = gpu_meter(fake_nvml)
+def test_device_disappearing_gives_no_figure():
+    fake_nvml, meter, clock = clocked()
     meter.begin_window("w")
-    busy(0.5)
+    clock.advance(0.5)
     fake_nvml.gone = True
     w = meter.end_window("w")
     assert w.joules is None and not w.valid

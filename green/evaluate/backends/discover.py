@@ -88,8 +88,9 @@ def build_meter(
     crosscheck: bool = False,
     nvml: Any | None = None,
     rapl_root: Path = POWERCAP,
+    clock: Callable[[], float] | None = None,
 ):
-    """Build an EnergyMeter for work running on ``device``.
+    """Build an EnergyMeter for work running on ``device`` (``clock``: the meter's window clock; tests fake it).
 
     CPU work gets codecarbon's estimate charged to this process's CPU time (so another
     job on the machine does not inflate it); GPU work keeps it machine-wide, as the
@@ -144,4 +145,5 @@ def build_meter(
             raise BackendUnavailable(f"no energy backend works on this machine: {why_no_estimate}")
         primary, fallback = [estimate], None
         estimate = None  # it is the primary now; no cross-check against itself
-    return meter_cls(primary, fallback=fallback, crosscheck=estimate if crosscheck else None, sync=sync)
+    extra = {"clock": clock} if clock is not None else {}
+    return meter_cls(primary, fallback=fallback, crosscheck=estimate if crosscheck else None, sync=sync, **extra)
