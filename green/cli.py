@@ -452,7 +452,8 @@ def main() -> None:
         click.echo(f"green: error: {disk_error(exc, exc.filename or 'a file')}", err=True)
         sys.exit(2)
     except click.ClickException as exc:
-        hint = f"; see `{exc.ctx.command_path} --help`" if getattr(exc, "ctx", None) else ""
+        ctx = getattr(exc, "ctx", None)  # UsageError and its subclasses carry the command's context
+        hint = f"; see `{ctx.command_path} --help`" if ctx else ""
         _echo(f"green: error: {exc.format_message()}{hint}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

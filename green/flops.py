@@ -56,7 +56,7 @@ def fit_flops(forward: Callable, lengths: tuple[int, int, int] = FIT_LENGTHS, to
     counts = []
     for length in lengths:
         ids = torch.full((1, length), token_id, dtype=torch.long)
-        counts.append(count_flops(lambda ids=ids: forward(ids, torch.ones_like(ids))))
+        counts.append(count_flops(lambda: forward(ids, torch.ones_like(ids))))
     a = np.array([[1.0, L, L * L] for L in lengths])
     coefficients = np.linalg.solve(a, np.array(counts, dtype=np.float64))
     return {"coefficients": [float(round(c, 3)) for c in coefficients], "basis": BASIS,

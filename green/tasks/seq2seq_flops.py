@@ -39,7 +39,7 @@ def fit_seq2seq_flops(model, lengths=(16, 32, 64), steps=(2, 4, 8)) -> dict:
         with torch.inference_mode():
             return model.get_encoder()(input_ids=ids(L), attention_mask=torch.ones(1, L, dtype=torch.long, device=device))
 
-    enc_counts = [count_flops(lambda L=L: model.get_encoder()(input_ids=ids(L), attention_mask=torch.ones_like(ids(L))))
+    enc_counts = [count_flops(lambda: model.get_encoder()(input_ids=ids(L), attention_mask=torch.ones_like(ids(L))))
                   for L in lengths]
     first_counts, step_rows, step_counts = [], [], []
     for L in lengths[:2]:
