@@ -237,7 +237,8 @@ def _upgrade(payload: dict, path: Path) -> dict:
     payload.setdefault("task", "text-classification")
     files = {"model": model_file or "model.safetensors"}
     # 0.1 kept the tokenizer with the baseline only: point at the nearest folder that has it.
-    folder, hops = path, 0
+    folder: Path | None = path
+    hops = 0
     while folder is not None and hops < 16:
         if (folder / "tokenizer_config.json").is_file():
             files["tokenizer"] = os.path.relpath(folder, path)

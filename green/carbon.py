@@ -34,6 +34,7 @@ def grid_intensity_g_per_kwh(country: str = "USA", region: str | None = None) ->
                          "drop --region")
     kwh = Energy.from_energy(kWh=1.0)
     emissions = Emissions(data)
+    kg: float | None
     try:
         if region is None:
             kg = emissions.get_country_emissions(kwh, GeoMetadata(country))

@@ -8,12 +8,16 @@ import os
 import signal
 import sys
 import warnings
+from typing import TYPE_CHECKING
 
 import click
 
 from green import interrupts
 from green.errors import GreenError
 from green.workdir import DISK_ERRNOS, disk_error
+
+if TYPE_CHECKING:
+    from green.report import Entry
 
 #: Bounds of `green measure`'s options: more windows or longer ones than any measurement needs,
 #: so a typo (1e9, --repeats 1000000) is refused at once rather than running for hours.
@@ -100,7 +104,7 @@ def _echo(message: str, err: bool = False) -> None:
     click.echo(printable(message), err=err)
 
 
-def _print_records(records, only: set[str] | None = None, entries: list[dict] | None = None) -> None:
+def _print_records(records, only: set[str] | None = None, entries: list[Entry] | None = None) -> None:
     """The compact results table at the terminal's width; ``only`` keeps these record files' rows."""
     from green.progress import stdout
     from green.report import summarize
@@ -452,7 +456,8 @@ def main() -> None:
         click.echo(f"green: error: {disk_error(exc, exc.filename or 'a file')}", err=True)
         sys.exit(2)
     except click.ClickException as exc:
-        hint = f"; see `{exc.ctx.command_path} --help`" if getattr(exc, "ctx", None) else ""
+        ctx = getattr(exc, "ctx", None)  # UsageError and its subclasses carry the command's context
+        hint = f"; see `{ctx.command_path} --help`" if ctx else ""
         _echo(f"green: error: {exc.format_message()}{hint}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

@@ -10,6 +10,7 @@ FLOPs with it, and :mod:`green.evaluate.flops` turns FLOPs into efficiency figur
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Callable
 
 #: Padded lengths the polynomial is fitted at (any three distinct lengths determine it).
@@ -56,7 +57,7 @@ def fit_flops(forward: Callable, lengths: tuple[int, int, int] = FIT_LENGTHS, to
     counts = []
     for length in lengths:
         ids = torch.full((1, length), token_id, dtype=torch.long)
-        counts.append(count_flops(lambda ids=ids: forward(ids, torch.ones_like(ids))))
+        counts.append(count_flops(lambda: forward(ids, torch.ones_like(ids))))
     a = np.array([[1.0, L, L * L] for L in lengths])
     coefficients = np.linalg.solve(a, np.array(counts, dtype=np.float64))
     return {"coefficients": [float(round(c, 3)) for c in coefficients], "basis": BASIS,
@@ -68,7 +69,7 @@ def flops_at(model: dict, length: int) -> float:
     return c0 + c1 * length + c2 * length * length
 
 
-def flops_per_inference(model: dict, batches: list[tuple[int, int]]) -> float:
+def flops_per_inference(model: dict, batches: Sequence[tuple[int, ...]]) -> float:
     """Mean FLOPs per sequence over ``(batch_size, padded_length)`` pairs."""
     total = sum(b * flops_at(model, length) for b, length in batches)
     return total / max(1, sum(b for b, _ in batches))

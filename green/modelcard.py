@@ -68,11 +68,12 @@ def _co2(record: Record | None, baseline: Record | None) -> dict | None:
     if not parts:
         return None
     rec = record or baseline
+    assert rec is not None  # parts is not empty
     where = "-".join(x for x in (rec.energy.country, rec.energy.region) if x) or None
     sources = sorted({s for r in parts for s in (r.run_energy_source or "none").split("+")})
     estimate = any("estimate" in s for s in sources)
     steps = [s.step or s.name for r in parts for s in r.run_steps]
-    out = {"emissions": float(f"{sum(r.run_gco2e for r in parts):.4g}"),  # grams, as the Hub expects
+    out = {"emissions": float(f"{sum(r.run_gco2e or 0.0 for r in parts):.4g}"),  # grams, as the Hub expects
            "source": f"green {rec.versions.get('green') or ''}: {'+'.join(sources)} energy x codecarbon's offline "
                      f"grid intensity{' (an estimate)' if estimate else ''}".replace("  ", " "),
            "training_type": "fine-tuning" + (f", then {', '.join(s for s in steps if s and s != 'train')}"
@@ -111,7 +112,8 @@ def _lineage(recipe: dict, lineage: list[tuple[str, dict]], task: dict) -> list[
            "this model, oldest first:"), "", "| # | step | settings |", "|---|---|---|"]
     for i, (step, params) in enumerate(lineage):
         if step == "train":
-            budget = params.get("budget") if isinstance(params.get("budget"), dict) else {}
+            given = params.get("budget")
+            budget = given if isinstance(given, dict) else {}
             shown = {k: v for k, v in {"budget": budget.get("name"), "epochs": budget.get("epochs"),
                                        "learning_rate": budget.get("learning_rate"), "seed": params.get("seed"),
                                        "best_epoch": params.get("best_epoch")}.items() if v is not None}
@@ -129,6 +131,7 @@ def _measured(record: Record | None, baseline: Record | None, entries: list[Entr
         return out + [("green has no evaluation record of this artifact, so nothing here is measured "
                        "(run `green evaluate` on it and export again)."), ""]
     mine = next((e for e in entries if e.record == record.file), None)
+    assert mine is not None, "entries summarize the record"
     base = next((e for e in entries if baseline is not None and e.record == baseline.file), None)
     cols = [e for e in (base, mine) if e is not None]
     if mine is base:

@@ -11,7 +11,7 @@ import hashlib
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from green.compress import STEPS, StepConfig, chain_problem
 from green.errors import GreenError
 from green.generation_settings import GenerationSettings
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 RECIPE_VERSION = 1
 #: Recipes are a few hundred bytes; anything this large is a mistake or an attack.
@@ -264,7 +267,7 @@ def _expanded_size(node: Any, memo: dict | None = None, depth: int = 0) -> int:
     return size
 
 
-def _pydantic_message(err: dict[str, Any]) -> str:
+def _pydantic_message(err: ErrorDetails) -> str:
     if err["type"] == "extra_forbidden":
         return "unknown key"
     if err["type"] == "missing":

@@ -66,8 +66,8 @@ def complete_runs(runs_dir: Path) -> dict[Path, dict]:
 def find_run(runs_dir: Path, target: str) -> tuple[Artifact, dict] | None:
     """A run by folder name, or a recipe's newest complete run: its last artifact and its recipe."""
     named = Path(runs_dir) / target
-    if "/" not in target and named.is_dir() and run_problem(named):
-        raise unfinished(named, run_problem(named))
+    if "/" not in target and named.is_dir() and (problem := run_problem(named)):
+        raise unfinished(named, problem)
     runs = complete_runs(runs_dir)
     # Folder names are <stamp>-<recipe>-<id>, and recipe names can prefix each other
     # (int8, int8-static): match on the recipe each run recorded, not on the name.
@@ -92,6 +92,7 @@ def recipe_of(artifact_dir: Path, baseline_dir: Path) -> dict:
         if problem:
             raise unfinished(run, problem)
         recipe = run_recipe(run)
+        assert recipe is not None  # run_problem returned None, so recipe.json names a recipe
         steps = [p.resolve() for p in step_dirs(run)]
         if artifact_dir in steps[:-1]:
             done = steps.index(artifact_dir) + 1

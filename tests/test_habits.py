@@ -1,5 +1,5 @@
 """Habits that keep the structure: docstrings on the public step, runtime and meter API; no package cycles;
-ruff's lint and import order; the package is typed and its front door is ``from green import Workbench``."""
+ruff's lint and import order; mypy; the package is typed and its front door is ``from green import Workbench``."""
 
 from __future__ import annotations
 
@@ -61,4 +61,12 @@ def test_the_front_door_and_the_type_marker():
 def test_ruff_passes_on_the_package():
     ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
     res = subprocess.run([ruff, "check", str(GREEN)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-3000:]
+
+
+def test_mypy_passes_on_the_package():
+    """The package type-checks as configured in pyproject.toml ([tool.mypy]): a typed result stays typed."""
+    pytest.importorskip("mypy", reason="mypy is not installed (pip install -e '.[dev]' installs it)")
+    res = subprocess.run([sys.executable, "-m", "mypy", "--no-error-summary", str(GREEN)], capture_output=True,
+                         text=True, cwd=GREEN.parent)
     assert res.returncode == 0, res.stdout[-3000:]

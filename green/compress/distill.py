@@ -133,7 +133,7 @@ class StudentLoss:
                       / out.hidden_states[s].shape[-1] for s, k in pairs)
             loss = loss + c.hidden_weight * mse / len(pairs)
         if want_att:
-            kl = 0.0
+            kl: float | torch.Tensor = 0.0
             for i, k in enumerate(self.keep):
                 s_att, t_att = out.attentions[i], t.attentions[k]
                 if s_att.shape != t_att.shape:
@@ -154,11 +154,14 @@ def distill(parent: Artifact, config: DistillConfig, ctx: StepContext) -> StepRe
     from green.compress.prune import PruneConfig, prune_model
     from green.models import load_tokenizer
     from green.runtime.pytorch import load_pretrained
+    from green.tasks.base import OutputTask
     from green.training import QUICK, TrainBudget, fit
     from green.training.distill import teacher_outputs
 
     task = ctx.task
     data = ctx.require_data("distill", "the train split to distill on")
+    # require_data checked there is a task; distill takes encoder tasks, whose inference reads logits
+    assert isinstance(task, OutputTask)
     tokenizer = load_tokenizer(str(parent.file("tokenizer")))
     torch.manual_seed(ctx.seed)
     teacher = load_pretrained(parent.path, task.model_class()).float().eval().to(ctx.device)

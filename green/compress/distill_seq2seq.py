@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import replace
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import Field, model_validator
 
@@ -97,10 +97,17 @@ def build_seq2seq_student(teacher, decoder_keep: list[int], encoder_keep: list[i
     return student
 
 
+class SoftTargetSettings(Protocol):
+    """What the loss reads of its config: Seq2SeqDistillConfig, or prune's RecoveryConfig."""
+
+    alpha: float
+    temperature: float
+
+
 class Seq2SeqStudentLoss:
     """Cross-entropy on the summaries, plus ``alpha`` x KL(teacher || student) at ``temperature`` when asked."""
 
-    def __init__(self, task, split, tokenizer, teacher, config: Seq2SeqDistillConfig, device: str,
+    def __init__(self, task, split, tokenizer, teacher, config: SoftTargetSettings, device: str,
                  shared_encoder: bool) -> None:
         self.task, self.teacher, self.config = task, teacher, config
         self.targets = task.training_targets(split, tokenizer).to(device)
@@ -145,6 +152,7 @@ def distill_seq2seq(parent: Artifact, config: Seq2SeqDistillConfig, ctx: StepCon
 
     task = ctx.task
     data = ctx.require_data("distill-seq2seq", "the train split to fine-tune on")
+    assert task is not None  # require_data checked it
     tokenizer = load_tokenizer(str(parent.file("tokenizer")))
     torch.manual_seed(ctx.seed)
     teacher = load_pretrained(parent.path, task.model_class()).float().eval().to(ctx.device)

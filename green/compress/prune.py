@@ -23,13 +23,16 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 
 from green.artifacts import Artifact
 from green.compress.registry import StepConfig, StepContext, StepResult, register_step, save_torch_model
 from green.errors import GreenError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +83,12 @@ class LayerParts:
     """The modules of one transformer layer that pruning touches."""
 
     index: int
-    query: object
-    key: object
-    value: object
-    attn_out: object
-    ffn_in: object
-    ffn_out: object
+    query: torch.nn.Linear
+    key: torch.nn.Linear
+    value: torch.nn.Linear
+    attn_out: torch.nn.Linear
+    ffn_in: torch.nn.Linear
+    ffn_out: torch.nn.Linear
     heads: int
     head_dim: int
     ffn_in_name: str
@@ -225,6 +228,7 @@ def _importance_feeds(ctx: StepContext, tokenizer, config: PruneConfig, device: 
     from green.batching import bucketed_batches
 
     data = ctx.require_data("prune", "a few batches of train data to score importance")
+    assert ctx.task is not None  # require_data checked it
     rows = data.train.head(32 * config.importance_batches)
     enc = ctx.task.encode(tokenizer, rows.inputs, 128)
     targets = ctx.task.training_targets(rows, tokenizer)  # class ids, or a summary's token ids
@@ -247,6 +251,7 @@ def prune(parent: Artifact, config: PruneConfig, ctx: StepContext) -> StepResult
 
     task = ctx.task
     data = ctx.require_data("prune", "train batches for importance and recovery")
+    assert task is not None  # require_data checked it
     tokenizer = load_tokenizer(str(parent.file("tokenizer")))
     torch.manual_seed(ctx.seed)
     model = load_pretrained(parent.path, task.model_class()).float()
@@ -277,28 +282,32 @@ def recover(model, parent: Artifact, config: RecoveryConfig, ctx: StepContext, t
     """Fine-tune the pruned model with the one training loop (optionally distilling from the parent)."""
     from dataclasses import replace
 
-    from green.training import fit
+    from green.tasks.base import OutputTask
+    from green.training import LossFn, fit
     from green.training.distill import DistillLoss, teacher_outputs
 
+    task = ctx.task
+    assert task is not None  # prune's require_data checked it
     base = ctx.require_budget()
     budget = replace(base, name="recovery", epochs=config.epochs,
                      max_train_rows=config.train_rows or base.max_train_rows,
                      learning_rate=config.learning_rate or base.learning_rate)
     train = data.train.head(budget.max_train_rows)
-    loss = None
+    loss: LossFn | None = None
     if config.distill:
         from green.runtime.pytorch import load_pretrained
 
-        teacher = load_pretrained(parent.path, ctx.task.model_class()).eval().to(ctx.device)
+        teacher = load_pretrained(parent.path, task.model_class()).eval().to(ctx.device)
         if getattr(teacher.config, "is_encoder_decoder", False):
             # Next-token distributions are vocabulary-sized per summary token: the teacher runs per batch.
             from green.compress.distill_seq2seq import Seq2SeqStudentLoss
 
-            loss = Seq2SeqStudentLoss(ctx.task, train, tokenizer, teacher, config, ctx.device, shared_encoder=False)
+            loss = Seq2SeqStudentLoss(task, train, tokenizer, teacher, config, ctx.device, shared_encoder=False)
         else:
-            cached = teacher_outputs(teacher, ctx.task, tokenizer, train, ctx.device, budget.max_length)
+            assert isinstance(task, OutputTask)  # an encoder's task reads its logits
+            cached = teacher_outputs(teacher, task, tokenizer, train, ctx.device, budget.max_length)
             del teacher
-            loss = DistillLoss(ctx.task, train, cached, ctx.device, config.temperature, config.alpha, tokenizer)
-    result = fit(model, ctx.task, tokenizer, train, data.validation.head(budget.max_validation_rows), budget,
+            loss = DistillLoss(task, train, cached, ctx.device, config.temperature, config.alpha, tokenizer)
+    result = fit(model, task, tokenizer, train, data.validation.head(budget.max_validation_rows), budget,
                  ctx.device, loss=loss, seed=ctx.seed, label="recovery fine-tuning")
     return result.history

@@ -21,9 +21,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from green.compress.prune import PruneConfig, choose, per_layer
 from green.errors import GreenError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +35,23 @@ log = logging.getLogger(__name__)
 ATTENTIONS = (("encoder", "self_attn"), ("decoder", "self_attn"), ("decoder", "encoder_attn"))
 
 
+class AttentionModule(Protocol):
+    """What pruning reads and replaces in a BART-family attention (BartAttention, MBartAttention...)."""
+
+    q_proj: torch.nn.Linear
+    k_proj: torch.nn.Linear
+    v_proj: torch.nn.Linear
+    out_proj: torch.nn.Linear
+    head_dim: int
+    num_heads: int
+
+
 @dataclass
 class Attention:
     """One attention module of a BART layer that pruning may narrow, and the ratio slot it uses."""
 
     path: str  # module path, e.g. model.decoder.layers.0.encoder_attn
-    module: object
+    module: AttentionModule
     layer: int  # index into per-layer ratios: the encoder's layers, then the decoder's
 
     @property
@@ -50,8 +65,8 @@ class Ffn:
     """One BART layer's feed-forward pair (fc1, fc2) and the ratio slot it uses."""
 
     path: str  # the layer's module path; fc1 and fc2 under it
-    fc1: object
-    fc2: object
+    fc1: torch.nn.Linear
+    fc2: torch.nn.Linear
     layer: int
 
 
@@ -154,9 +169,12 @@ def prune_model(model, config: PruneConfig, feeds: list[dict], task) -> dict:
         group = graph.get_pruning_group(linear, tp.prune_linear_out_channels, idxs=list(range(linear.out_features)))
         return imp(group).float().cpu()
 
+    def head_scores_of(a: Attention) -> "torch.Tensor":
+        q, k, v = (group_scores(getattr(a.module, p)) for p in ("q_proj", "k_proj", "v_proj"))
+        return (q + k + v).reshape(a.heads, a.module.head_dim).sum(1)
+
     with torch.no_grad():
-        head_scores = [sum(group_scores(getattr(a.module, p)) for p in ("q_proj", "k_proj", "v_proj"))
-                       .reshape(a.heads, a.module.head_dim).sum(1) for a in attentions]
+        head_scores = [head_scores_of(a) for a in attentions]
         ffn_scores = [group_scores(f.fc1) for f in ffns]
     model.zero_grad(set_to_none=True)
     heads_before = [a.heads for a in attentions]

@@ -107,6 +107,7 @@ def _quantize_static(parent: Artifact, config: QuantizeConfig, ctx: StepContext,
     from green.models import load_tokenizer
 
     data = ctx.require_data("static-int8", "calibration text")
+    assert ctx.task is not None  # require_data checked it
     fused = {op: n for op, n in (parent.extra.get("fused_ops") or {}).items() if op in FUSED_CONTRIB_OPS and n}
     if fused:
         raise GreenError(f"static-int8 got a fused graph ({', '.join(fused)}), where it can quantize only the weights",

@@ -12,11 +12,17 @@ from __future__ import annotations
 import inspect
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from green.errors import GreenError
 from green.runtime.base import Runner, RuntimeOptions, register_loader
+
+if TYPE_CHECKING:
+    import torch
+
+    from green.tasks.base import ModelClass
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +62,7 @@ class TorchRunner(Runner):
         return {"runtime": "torch", "precision": self.dtype, "device": self.device, "notes": self.notes}
 
 
-def load_pretrained(path: str | Path, model_class: type, **kwargs):
+def load_pretrained(path: str | Path, model_class: ModelClass, **kwargs):
     """``model_class.from_pretrained(path)``, rebuilding Linear layers pruned to per-layer shapes first.
 
     >>> from transformers import AutoModelForSequenceClassification
@@ -76,7 +82,7 @@ def load_pretrained(path: str | Path, model_class: type, **kwargs):
         raise load_error(str(path), exc) from None
 
 
-def _load_reshaped(path: Path, model_class: type, config, shapes: dict[str, list[int]]):
+def _load_reshaped(path: Path, model_class: ModelClass, config, shapes: dict[str, list[int]]):
     import torch
     from safetensors.torch import load_file
 
@@ -126,7 +132,7 @@ def open_torch(artifact, device: str, options: RuntimeOptions) -> Runner:
     return TorchRunner(model, device, "fp32")
 
 
-def target_linears(model) -> dict[str, object]:
+def target_linears(model) -> dict[str, torch.nn.Linear]:
     """The encoder's Linear layers: not the embeddings, the pooler or the task head (small and sensitive)."""
     import torch
 

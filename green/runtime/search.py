@@ -147,7 +147,7 @@ def _process(values: np.ndarray, ids: np.ndarray, seqs: np.ndarray, cur_len: int
         values[banned] = -np.inf
     if cur_len < p.min_length:
         values[np.isin(ids, p.eos)] = -np.inf
-    forced = (p.forced_bos,) if p.forced_bos is not None and cur_len == 1 else ()
+    forced: tuple[int, ...] = (p.forced_bos,) if p.forced_bos is not None and cur_len == 1 else ()
     if p.forced_eos and cur_len == p.max_length - 1:
         forced = p.forced_eos
     if forced:

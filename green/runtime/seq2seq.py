@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -144,6 +145,7 @@ class OrtDecoder:
         """Repeat the mask and the cached keys and values once per beam."""
         if beams == 1:
             return
+        assert self.mask is not None, "start() comes first"
         self.mask = np.repeat(self.mask, beams, axis=0)
         for cache in (self.self_kv, self.cross_kv):
             for name in cache:
@@ -151,6 +153,7 @@ class OrtDecoder:
 
     def step(self, tokens: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """One decoder-with-past step for the rows still generating; returns their top-k scores and ids."""
+        assert self.mask is not None, "start() comes first"
         shrunk = len(rows) != len(self.mask)  # inputs left the batch
         if shrunk:
             self.mask = self.mask[rows]
@@ -207,7 +210,7 @@ class OrtSeq2SeqRunner(Runner):
                              "run the recipe that made this artifact again") from None
         self.pad_token_id = _pad_id(self.generation_config, config)
         self.eos_token_ids = search_lib.token_ids(self.generation_config.eos_token_id or config.eos_token_id)
-        self._hf = None
+        self._hf: Any = None  # optimum's ORTModelForSeq2SeqLM (untyped), loaded on first need
         self._plans: dict[str, object] = {}
         self._decoder: OrtDecoder | None = None
         if not cuda and self.kv_cache and not transformers_search:
@@ -284,9 +287,10 @@ class OrtSeq2SeqRunner(Runner):
 
     def generate(self, batch: dict, settings: dict) -> np.ndarray:
         """Token ids: green's search over the decoder graph's top-k where it applies, transformers' loop otherwise."""
-        plan = self._plan(settings) if self._decoder is not None else None
-        if isinstance(plan, search_lib.SearchPlan):
-            return search_lib.search(self._decoder, batch, plan)
+        if self._decoder is not None:
+            plan = self._plan(settings)
+            if isinstance(plan, search_lib.SearchPlan):
+                return search_lib.search(self._decoder, batch, plan)
         import torch
 
         model = self._transformers()

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Protocol
 
 import numpy as np
 
 from green.batching import Encoded, sorted_batches
 from green.errors import GreenError
 from green.results import Energy
+
+
+class ModelClass(Protocol):
+    """What loads a task's models: a ``transformers`` auto class such as ``AutoModelForSequenceClassification``."""
+
+    def from_pretrained(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def from_config(self, *args: Any, **kwargs: Any) -> Any: ...
 
 
 @dataclass
@@ -108,7 +116,7 @@ class Task(ABC):
 
     # -- model -----------------------------------------------------------------------
     @abstractmethod
-    def model_class(self) -> type:
+    def model_class(self) -> ModelClass:
         """The ``transformers`` auto class that loads this task's models."""
 
     @abstractmethod

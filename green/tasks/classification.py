@@ -16,7 +16,7 @@ import numpy as np
 
 from green.embedded import packaged_file
 from green.errors import GreenError
-from green.tasks.base import DataSpec, OutputTask, Split, TaskData, register_task
+from green.tasks.base import DataSpec, ModelClass, OutputTask, Split, TaskData, register_task
 from green.tasks.rows import file_digest, is_missing, read_csv, read_source, require_columns, warn_leaks
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class TextClassification(OutputTask):
                         info={"label_names": label_names, "columns": cols, "rows_skipped": skipped})
 
     # -- model -----------------------------------------------------------------------
-    def model_class(self) -> type:
+    def model_class(self) -> ModelClass:
         from transformers import AutoModelForSequenceClassification
 
         return AutoModelForSequenceClassification

@@ -86,6 +86,7 @@ def _encoding_of(chunks, source: str, encoding: str | None) -> str:
             if first_error is None:  # truncated at the end of the file
                 first_error = (exc.object[exc.start] if exc.object else 0, offset - len(exc.object) + exc.start, enc)
             continue
+    assert first_error is not None  # candidates is never empty: the loop returned or failed to decode
     byte, at, enc = first_error
     what = "UTF-16 text (it has a UTF-16 byte-order mark)" if enc == "utf-16" else (
         f"{enc} text" if encoding else "UTF-8 or Windows-1252 text")

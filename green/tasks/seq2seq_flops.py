@@ -14,6 +14,8 @@ Each is fitted from counts at a few lengths, so a pruned or distilled model gets
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 BASIS = ("torch FlopCounterMode on the module: encoder once + decoder per generated step with its KV cache, "
@@ -39,7 +41,7 @@ def fit_seq2seq_flops(model, lengths=(16, 32, 64), steps=(2, 4, 8)) -> dict:
         with torch.inference_mode():
             return model.get_encoder()(input_ids=ids(L), attention_mask=torch.ones(1, L, dtype=torch.long, device=device))
 
-    enc_counts = [count_flops(lambda L=L: model.get_encoder()(input_ids=ids(L), attention_mask=torch.ones_like(ids(L))))
+    enc_counts = [count_flops(lambda: model.get_encoder()(input_ids=ids(L), attention_mask=torch.ones_like(ids(L))))
                   for L in lengths]
     first_counts, step_rows, step_counts = [], [], []
     for L in lengths[:2]:
@@ -81,7 +83,7 @@ def encoder_flops(model: dict, length: int) -> float:
     return c0 + c1 * length + c2 * length * length
 
 
-def summary_flops(model: dict, shapes: list[tuple[int, int, int]], beams: int) -> float:
+def summary_flops(model: dict, shapes: Sequence[tuple[int, ...]], beams: int) -> float:
     """Mean FLOPs per summary over ``(rows, padded input length, generated steps)`` batches."""
     total = sum(rows * (encoder_flops(model, L) + beams * decoder_flops(model, L, steps)) for rows, L, steps in shapes)
     return total / max(1, sum(rows for rows, _, _ in shapes))

@@ -29,7 +29,7 @@ from green.embedded import packaged_file
 from green.errors import GreenError
 from green.generation_settings import GENERATION_KEYS, GenerationSettings
 from green.results import Energy
-from green.tasks.base import DataSpec, Split, Task, TaskData, register_task
+from green.tasks.base import DataSpec, ModelClass, Split, Task, TaskData, register_task
 from green.tasks.rouge import MAX_ROUGE_WORDS, lead, median_words, rouge
 from green.tasks.rows import file_digest, is_missing, read_hub, read_source, require_columns, warn_leaks
 
@@ -151,7 +151,7 @@ class Summarization(Task):
                               "license": "CC BY-SA 4.0 (Wikipedia)" if source.startswith("embedded:") else None})
 
     # -- model -----------------------------------------------------------------------
-    def model_class(self) -> type:
+    def model_class(self) -> ModelClass:
         from transformers import AutoModelForSeq2SeqLM
 
         return AutoModelForSeq2SeqLM

@@ -20,7 +20,7 @@ import numpy as np
 
 from green.batching import DEFAULT_MAX_LENGTH, Encoded, sorted_batches
 from green.errors import GreenError
-from green.tasks.base import DataSpec, OutputTask, Split, TaskData, register_task
+from green.tasks.base import DataSpec, ModelClass, OutputTask, Split, TaskData, register_task
 from green.tasks.rows import is_missing, read_source, require_columns
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class TokenClassification(OutputTask):
                                                               "rows_skipped": skipped})
 
     # -- model -----------------------------------------------------------------------
-    def model_class(self) -> type:
+    def model_class(self) -> ModelClass:
         from transformers import AutoModelForTokenClassification
 
         return AutoModelForTokenClassification

@@ -15,6 +15,8 @@ BERT has no counterpart for, starts fresh. Embeddings are shared and the LM head
 
 from __future__ import annotations
 
+from typing import cast
+
 from green.errors import GreenError
 
 #: The generation defaults of the warm-started summarizer: beam search as BART's summarizers use it,
@@ -120,7 +122,8 @@ def bart_from_bert(encoder_ref: str, tokenizer, decoder_layers: list[int] | None
             _copy_layer(layer, bert.encoder.layer[i])
         for layer, src in zip(model.model.decoder.layers, picks):
             _copy_layer(layer, bert.encoder.layer[src])
-        model.final_logits_bias.zero_()
+        # A registered buffer: torch types a Module's attributes as Tensor | Module.
+        cast("torch.Tensor", model.final_logits_bias).zero_()
     model.tie_weights()
     model.generation_config = GenerationConfig(
         decoder_start_token_id=config.decoder_start_token_id, bos_token_id=config.bos_token_id,

@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -25,11 +25,14 @@ from green.errors import GreenError
 from green.progress import progress_bar
 from green.tasks.base import Split, Task
 
+if TYPE_CHECKING:
+    import torch
+
 log = logging.getLogger(__name__)
 
 #: ``loss(model, feed, rows)``: ``feed`` holds the batch's input tensors on the device,
 #: ``rows`` the batch's row indices into the train split (to look up targets or cached outputs).
-LossFn = Callable[[object, dict, list[int]], object]
+LossFn = Callable[[Any, dict, list[int]], "torch.Tensor"]
 
 
 @dataclass
@@ -174,4 +177,4 @@ def fit(
         model.load_state_dict(best_state)
     best_epoch = max(history, key=lambda h: sign * h[f"val_{task.primary_metric}"])["epoch"] if history else 0
     return FitResult(history, best_epoch, sign * best_score if history else float("nan"), wall_s, step,
-                     "bf16" if bf16 else "fp32", w.to_dict() if meter is not None else {})
+                     "bf16" if bf16 else "fp32", w.to_dict() if w is not None else {})
