@@ -64,7 +64,7 @@ class Record(BaseModel):
     """One evaluated (or re-measured) artifact: what it is, what it scored, and its typed measurements.
 
     The energy figures live once, in ``energy`` (:class:`~green.results.Energy`); the
-    properties below (``energy_per_inference_j``, ``energy_source``...) read them there.
+    properties ``energy_per_inference_j`` and ``energy_source`` read the headline there.
     Older records (versions 1 and 2, and the flat keyword form) are upgraded on validation.
     """
 
@@ -133,7 +133,7 @@ class Record(BaseModel):
     def primary_value(self) -> float | None:
         return self.metrics.get(self.task.primary_metric)
 
-    # The headline energy figures, read from the one energy block.
+    # The headline figure and what measured it, read from the one energy block (the rest: ``record.energy``).
     @property
     def energy_per_inference_j(self) -> float | None:
         return self.energy.per_inference_j
@@ -141,26 +141,6 @@ class Record(BaseModel):
     @property
     def energy_source(self) -> str:
         return self.energy.source
-
-    @property
-    def energy_estimate(self) -> bool:
-        return self.energy.estimate
-
-    @property
-    def energy_attribution(self) -> str | None:
-        return self.energy.attribution
-
-    @property
-    def throughput_per_s(self) -> float | None:
-        return self.energy.throughput_per_s
-
-    @property
-    def batch_size(self) -> int | None:
-        return self.energy.batch_size
-
-    @property
-    def cpu_s_per_inference(self) -> float | None:
-        return self.energy.cpu_s_per_inference
 
 
 def new_record_id(recipe: str) -> str:

@@ -21,29 +21,38 @@ class _Result(BaseModel):
     model_config = ConfigDict(extra="allow", validate_assignment=False)
 
 
-class Window(_Result):
-    """One energy window (``with meter.window(name) as w``), and what the benchmark learned of it.
+class Reading(_Result):
+    """What the meter read over one named window, in SI units (joules, seconds).
 
     ``source`` names the counter (``rapl``, ``nvml``...) or the estimate
     (``codecarbon-estimate``) the joules came from; ``estimate`` is True for the latter.
+    :class:`green.evaluate.energy.Measurement` is the meter's live form of it.
     """
 
     name: str | None = None
     seconds: float | None = None
     joules: float | None = None
-    watts: float | None = None
     source: str = "none"
     estimate: bool = False
-    per_domain_j: dict[str, float | None] = Field(default_factory=dict)
+    per_domain_j: dict[str, float] = Field(default_factory=dict)
     flags: list[str] = Field(default_factory=list)
     crosscheck_j: float | None = None
     crosscheck_source: str | None = None
     emissions_kg: float | None = None
     #: What the joules are charged to: ``process-cpu-time``, ``machine`` or ``device``.
     attribution: str | None = None
+    #: CPU time of this process (all threads) during the window.
     cpu_s: float | None = None
+    #: CPU time every other process used during the window; None where /proc/stat is absent.
     other_cpu_s: float | None = None
+    #: CPUs this process may run on: the capacity ``other_cpu_s`` is a share of.
     cpus: int | None = None
+
+
+class Window(Reading):
+    """One energy window as a record keeps it: the reading, its mean power, and what the benchmark learned of it."""
+
+    watts: float | None = None
     # Benchmark windows (green.evaluate.bench.Window) add these:
     workload: str | None = None
     sequences: int | None = None

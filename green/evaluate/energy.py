@@ -34,6 +34,7 @@ from typing import Callable, Iterator
 from green import interrupts
 from green.evaluate.backends.base import EnergyBackend, MeasurementError
 from green.evaluate.contention import CpuSnapshot, CpuUsage, cpu_snapshot, cpu_usage, machine_cpus
+from green.results import Reading
 
 log = logging.getLogger(__name__)
 
@@ -41,28 +42,11 @@ log = logging.getLogger(__name__)
 MIN_PERIODS_PER_WINDOW = 10
 
 
-@dataclass
-class Measurement:
-    """The energy of one named window, in SI units (joules, seconds)."""
+class Measurement(Reading):
+    """The energy of one named window as the meter fills it in (fields: :class:`~green.results.Reading`)."""
 
     name: str
     seconds: float = 0.0
-    joules: float | None = None
-    source: str = "none"
-    estimate: bool = False
-    per_domain_j: dict[str, float] = field(default_factory=dict)
-    flags: list[str] = field(default_factory=list)
-    crosscheck_j: float | None = None
-    crosscheck_source: str | None = None
-    emissions_kg: float | None = None
-    #: What the joules are charged to (see the module docstring).
-    attribution: str | None = None
-    #: CPU time of this process (all threads) during the window.
-    cpu_s: float | None = None
-    #: CPU time every other process used during the window; None where /proc/stat is absent.
-    other_cpu_s: float | None = None
-    #: CPUs this process may run on: the capacity ``other_cpu_s`` is a share of.
-    cpus: int | None = None
 
     @property
     def cpu_usage(self) -> CpuUsage | None:
@@ -85,23 +69,7 @@ class Measurement:
 
     def to_dict(self) -> dict:
         """Every field, in SI units (J, s, W), for records."""
-        return {
-            "name": self.name,
-            "seconds": self.seconds,
-            "joules": self.joules,
-            "watts": self.watts,
-            "source": self.source,
-            "estimate": self.estimate,
-            "per_domain_j": dict(self.per_domain_j),
-            "flags": list(self.flags),
-            "crosscheck_j": self.crosscheck_j,
-            "crosscheck_source": self.crosscheck_source,
-            "emissions_kg": self.emissions_kg,
-            "attribution": self.attribution,
-            "cpu_s": self.cpu_s,
-            "other_cpu_s": self.other_cpu_s,
-            "cpus": self.cpus,
-        }
+        return self.model_dump(mode="json") | {"watts": self.watts}
 
 
 @dataclass
