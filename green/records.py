@@ -102,13 +102,19 @@ class Record(BaseModel):
     run_energy_j: float | None = None
     #: The energy this run spent: reused steps (``run_steps[i].reused``) count zero.
     run_energy_spent_j: float | None = None
+    #: The counters (or estimates) the steps' windows read, joined with ``+``.
     run_energy_source: str | None = None
     run_energy_kwh: float | None = None
+    #: ``run_energy_j`` on the record's grid (codecarbon's offline intensity for its country/region).
     run_gco2e: float | None = None
     run_seconds: float | None = None
+    #: One window per step that made the artifact, oldest first (training for the baseline).
     run_steps: list[StepWindow] = Field(default_factory=list)
+    #: What training the baseline cost: the part of a recipe's story it does not pay again.
     baseline_run_energy_j: float | None = None
+    #: The benchmark's settings (batch size, window length, repeats, spread target...).
     bench_settings: dict = Field(default_factory=dict)
+    #: ``green measure``: one cell per batch size (and length, on a grid).
     cells: list[Cell] | None = None
     #: What the numbers mean beyond themselves (sparsity on dense kernels, a fallback, ...).
     notes: list[str] = Field(default_factory=list)

@@ -56,6 +56,12 @@ class Workbench:
     def __init__(self, workdir: str | Path = "green-runs", device: str = "auto", country: str = "USA",
                  region: str | None = None) -> None:
         self.workdir = Path(workdir).expanduser().resolve()
+        # The layout: the baseline, one JSON record per evaluation, one folder per recipe run.
+        self.baseline_dir = self.workdir / BASELINE
+        self.records_dir = self.workdir / "records"
+        self.runs_dir = self.workdir / "runs"
+        self.report_dir = self.workdir / "report"
+        self.task_file = self.workdir / "task.json"
         self.device_option = device
         self.country = country
         self.region = region
@@ -65,26 +71,6 @@ class Workbench:
         self._lock: WorkdirLock | None = None
 
     # -- layout --------------------------------------------------------------------------
-    @property
-    def baseline_dir(self) -> Path:
-        return self.workdir / BASELINE
-
-    @property
-    def records_dir(self) -> Path:
-        return self.workdir / "records"
-
-    @property
-    def runs_dir(self) -> Path:
-        return self.workdir / "runs"
-
-    @property
-    def report_dir(self) -> Path:
-        return self.workdir / "report"
-
-    @property
-    def task_file(self) -> Path:
-        return self.workdir / "task.json"
-
     def has_baseline(self) -> bool:
         return Artifact.exists(self.baseline_dir) and self.task_file.is_file()
 

@@ -44,8 +44,8 @@ def test_a_recipe_run_again_reuses_every_step_and_keeps_its_lineage_energy(workd
                     if r.recipe == "int8")
     record = Workbench(workdir, device="cpu").compress("int8")
     steps = record.run_steps
-    assert [s["step"] for s in steps] == ["export", "quantize"]
-    assert all(s["reused"] and s["reused_from"] == first.name for s in steps), steps
+    assert [s.step for s in steps] == ["export", "quantize"]
+    assert all(s.reused and s.reused_from == first.name for s in steps), steps
     # Payback's basis is what the recipe costs from scratch; nothing was spent this time.
     assert record.run_energy_j == pytest.approx(original.run_energy_j)
     assert record.run_energy_spent_j == 0
@@ -68,8 +68,8 @@ def test_a_changed_config_reruns_that_step_only(workdir, tmp_path):
                       "evaluate: {runtime: onnxruntime, device: cpu}\n")
     record = Workbench(workdir, device="cpu").compress(str(recipe))
     export, quantize = record.run_steps
-    assert export["reused"] and not quantize["reused"]
-    assert record.run_energy_spent_j == pytest.approx(quantize["joules"])
+    assert export.reused and not quantize.reused
+    assert record.run_energy_spent_j == pytest.approx(quantize.joules)
     assert Artifact.load(record.artifact).params["per_channel"] is False
 
 
@@ -77,7 +77,7 @@ def test_no_reuse_runs_every_step(workdir):
     from green.workbench import Workbench
 
     record = Workbench(workdir, device="cpu").compress("fp32-onnx", reuse=False)
-    assert [s["reused"] for s in record.run_steps] == [False]
+    assert [s.reused for s in record.run_steps] == [False]
     assert not Path(record.artifact).is_symlink()
 
 
@@ -89,7 +89,7 @@ def test_a_corrupted_cached_artifact_is_rerun_not_reused(workdir, caplog):
     model.write_bytes(model.read_bytes() + b"\0")  # a damaged copy, say
     with caplog.at_level(logging.WARNING, logger="green.engine"):
         record = Workbench(workdir, device="cpu").compress("int8-static")
-    assert [s["reused"] for s in record.run_steps] == [True, False]
+    assert [s.reused for s in record.run_steps] == [True, False]
     assert "no longer match its digest" in caplog.text
 
 

@@ -158,10 +158,8 @@ def distill(parent: Artifact, config: DistillConfig, ctx: StepContext) -> StepRe
     from green.training import QUICK, TrainBudget, fit
     from green.training.distill import teacher_outputs
 
-    task = ctx.task
-    data = ctx.require_data("distill", "the train split to distill on")
-    # require_data checked there is a task; distill takes encoder tasks, whose inference reads logits
-    assert isinstance(task, OutputTask)
+    task, data = ctx.require_data("distill", "the train split to distill on")
+    assert isinstance(task, OutputTask)  # distill takes encoder tasks, whose inference reads logits
     tokenizer = load_tokenizer(str(parent.file("tokenizer")))
     torch.manual_seed(ctx.seed)
     teacher = load_pretrained(parent.path, task.model_class()).float().eval().to(ctx.device)

@@ -150,9 +150,7 @@ def distill_seq2seq(parent: Artifact, config: Seq2SeqDistillConfig, ctx: StepCon
     from green.tasks.summarization import ENCODER_PREFIXES
     from green.training import fit
 
-    task = ctx.task
-    data = ctx.require_data("distill-seq2seq", "the train split to fine-tune on")
-    assert task is not None  # require_data checked it
+    task, data = ctx.require_data("distill-seq2seq", "the train split to fine-tune on")
     tokenizer = load_tokenizer(str(parent.file("tokenizer")))
     torch.manual_seed(ctx.seed)
     teacher = load_pretrained(parent.path, task.model_class()).float().eval().to(ctx.device)

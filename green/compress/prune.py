@@ -227,11 +227,10 @@ def _importance_feeds(ctx: StepContext, tokenizer, config: PruneConfig, device: 
 
     from green.batching import bucketed_batches
 
-    data = ctx.require_data("prune", "a few batches of train data to score importance")
-    assert ctx.task is not None  # require_data checked it
+    task, data = ctx.require_data("prune", "a few batches of train data to score importance")
     rows = data.train.head(32 * config.importance_batches)
-    enc = ctx.task.encode(tokenizer, rows.inputs, 128)
-    targets = ctx.task.training_targets(rows, tokenizer)  # class ids, or a summary's token ids
+    enc = task.encode(tokenizer, rows.inputs, 128)
+    targets = task.training_targets(rows, tokenizer)  # class ids, or a summary's token ids
     feeds = []
     for idx in bucketed_batches(enc.lengths, 32, ctx.seed)[: config.importance_batches if config.importance == "taylor" else 1]:
         batch = {k: torch.from_numpy(v).to(device) for k, v in enc.batch(idx).items() if k != "token_type_ids"}
@@ -249,9 +248,7 @@ def prune(parent: Artifact, config: PruneConfig, ctx: StepContext) -> StepResult
     from green.models import load_tokenizer
     from green.runtime.pytorch import load_pretrained
 
-    task = ctx.task
-    data = ctx.require_data("prune", "train batches for importance and recovery")
-    assert task is not None  # require_data checked it
+    task, data = ctx.require_data("prune", "train batches for importance and recovery")
     tokenizer = load_tokenizer(str(parent.file("tokenizer")))
     torch.manual_seed(ctx.seed)
     model = load_pretrained(parent.path, task.model_class()).float()

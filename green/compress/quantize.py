@@ -106,8 +106,7 @@ def _quantize_static(parent: Artifact, config: QuantizeConfig, ctx: StepContext,
     from green.batching import sorted_batches
     from green.models import load_tokenizer
 
-    data = ctx.require_data("static-int8", "calibration text")
-    assert ctx.task is not None  # require_data checked it
+    task, data = ctx.require_data("static-int8", "calibration text")
     fused = {op: n for op, n in (parent.extra.get("fused_ops") or {}).items() if op in FUSED_CONTRIB_OPS and n}
     if fused:
         raise GreenError(f"static-int8 got a fused graph ({', '.join(fused)}), where it can quantize only the weights",
@@ -115,7 +114,7 @@ def _quantize_static(parent: Artifact, config: QuantizeConfig, ctx: StepContext,
     texts = list(data.train.inputs)
     random.Random(ctx.seed).shuffle(texts)
     tokenizer = load_tokenizer(str(parent.file("tokenizer")))
-    enc = ctx.task.encode(tokenizer, texts[: config.calibration_samples], 128)
+    enc = task.encode(tokenizer, texts[: config.calibration_samples], 128)
     model_path = parent.file("model")
     names = [i.name for i in ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"]).get_inputs()]
     groups = sorted_batches(enc.lengths, config.calibration_batch_size)

@@ -62,12 +62,12 @@ class StepContext:
     quick: bool = False
     budget: "TrainBudget | None" = None
 
-    def require_data(self, step: str, why: str) -> "TaskData":
-        """The task's data, or a one-line error naming the step and why it needs it."""
+    def require_data(self, step: str, why: str) -> "tuple[Task, TaskData]":
+        """The task and its data, or a one-line error naming the step and why it needs them."""
         if self.data is None or self.task is None or not len(self.data.train):
             raise GreenError(f"{step} needs the task's train split ({why})",
                              "run it through `green compress` on a workdir with a task")
-        return self.data
+        return self.task, self.data
 
     def require_budget(self) -> "TrainBudget":
         """The training budget, or a one-line error (a step that trains outside the engine)."""

@@ -318,14 +318,8 @@ def warn_if_contended(energy: Energy, what: str) -> None:
                       f"{energy.repeats} (spread {got}); the record says so", stacklevel=2)
 
 
-def measure_energy(
-    runner: Runner,
-    encoded: Encoded,
-    meter: EnergyMeter,
-    settings: BenchSettings,
-    idle: Measurement | None = None,
-    label: str = "energy",
-) -> Energy:
+def measure_energy(runner: Runner, encoded: Encoded, meter: EnergyMeter, settings: BenchSettings,
+                   idle: Measurement | None = None, label: str = "energy") -> Energy:
     """Energy per inference, CPU-seconds per inference and throughput at ``settings.batch_size``."""
     return measure_workload(prepare_workload(label, runner, encoded, settings), meter, settings, idle)
 

@@ -90,8 +90,7 @@ class Round:
 
     @property
     def energy_ratio(self) -> float | None:
-        t, r = self.target.per_inference_j, self.reference.per_inference_j
-        return t / r if t is not None and r else None
+        return _ratio(self.target.per_inference_j, self.reference.per_inference_j)
 
     @property
     def saved_per_inference_j(self) -> float | None:
@@ -100,12 +99,15 @@ class Round:
 
     @property
     def cpu_ratio(self) -> float | None:
-        t, r = self.target.cpu_s_per_inference, self.reference.cpu_s_per_inference
-        return t / r if t is not None and r else None
+        return _ratio(self.target.cpu_s_per_inference, self.reference.cpu_s_per_inference)
 
     @property
     def throughput_ratio(self) -> float | None:
         return self.target.throughput / self.reference.throughput if self.reference.throughput else None
+
+
+def _ratio(target: float | None, reference: float | None) -> float | None:
+    return target / reference if target is not None and reference else None
 
 
 def _median(values: list[float | None]) -> float | None:

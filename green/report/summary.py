@@ -103,10 +103,13 @@ class Entry(BaseModel):
     energy_band: EnergyBand | None = None
     dynamic_energy_per_inference_j: float | None = None
     gco2e_per_million: float | None = None
+    #: The device's name (``AMD EPYC 7B13``, ``NVIDIA H100``), its kind, and where the recipe was meant to run.
     device: str | None = None
     device_kind: str = "cpu"
     intended_device: str | None = None
+    #: The throughput batch the energy figure was measured at.
     batch_size: int | None = None
+    #: What making the artifact cost (its whole lineage): payback divides this by the energy saved.
     run_energy_j: float | None = None
     run_energy_source: str | None = None
     off_device_share: float | None = None
