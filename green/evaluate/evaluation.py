@@ -37,7 +37,7 @@ def package_versions() -> dict[str, str | None]:
 def runtime_options(recipe: dict) -> RuntimeOptions:
     ev = recipe.get("evaluate") or {}
     return RuntimeOptions(cuda_graphs=bool(ev.get("cuda_graphs")), semi_structured=bool(ev.get("semi_structured")),
-                          dense_fallback=bool(ev.get("fallback_device")))
+                          dense_fallback=bool(ev.get("fallback_device")), threads=ev.get("threads") or None)
 
 
 def device_info(device: str, runner: Runner, intended: str | None = None) -> dict:

@@ -12,6 +12,9 @@ task's settings), so a window's "sequences" are outputs. What generation adds:
   the very batches the generation windows ran (the same pass), so both see the same
   inputs; decoder = generation - encoder, per output;
 * latency per output at batch 1 (a whole generation, not one forward pass).
+
+A runtime that cannot run the encoder alone (CTranslate2's Translator: ``Runner.encoder_alone``
+False) gets whole generations measured as usual and its split recorded as not measured.
 """
 
 from __future__ import annotations
@@ -89,6 +92,8 @@ def add_split(energy: dict, generating: Workload, meter: EnergyMeter, settings: 
               idle: Measurement | None) -> dict:
     """Measure the encoder alone over ``generating``'s pass and put the split into ``energy``."""
     gen: Generating = generating.runner  # type: ignore[assignment]
+    if not getattr(gen.runner, "encoder_alone", True):
+        return _without_split(energy, gen)
     enc = measure_workload(encoder_workload(generating), meter, settings,
                            idle, window_prefix="encoder", plan=False)
     total, encoder = energy.get("per_inference_j"), enc.get("per_inference_j")
@@ -110,6 +115,22 @@ def add_split(energy: dict, generating: Workload, meter: EnergyMeter, settings: 
         "encoder_contended": enc.get("contended"),
         "encoder_windows": enc.get("windows", []),
         "method": SPLIT_METHOD,
+    }
+    return energy
+
+
+def _without_split(energy: dict, gen: Generating) -> dict:
+    """The split of a runtime that cannot run the encoder alone: per-token figures only, the split not measured."""
+    total, per_out_tokens, shapes = energy.get("per_inference_j"), gen.tokens_per_output, gen.shapes
+    energy["generation"] = dict(gen.settings)
+    energy["generation_shapes"] = shapes
+    energy["split"] = {
+        "encoder_per_inference_j": None, "decoder_per_inference_j": None, "encoder_share": None,
+        "per_generated_token_j": total / per_out_tokens if total is not None and per_out_tokens else None,
+        "generated_tokens_per_inference": per_out_tokens,
+        "input_tokens_per_inference": sum(r * L for r, L, _ in shapes) / max(1, sum(r for r, _, _ in shapes)),
+        "encoder_windows": [],
+        "method": f"not split: the {gen.runner.runtime} runtime cannot run the encoder alone",
     }
     return energy
 

@@ -1,0 +1,125 @@
+"""Convert a PyTorch encoder-decoder to another runtime's format: CTranslate2 (``ctranslate2``).
+
+``convert: {format: ctranslate2, quantization: int8}`` takes any green PyTorch artifact of a
+sequence-to-sequence model (the baseline, a distilled or a pruned one) and writes a
+CTranslate2 model (``model.bin``, its ``config.json`` and ``shared_vocabulary.json``) in a
+``ctranslate2/`` folder inside the step's output; the engine copies the Hugging Face config,
+tokenizer and generation_config beside it, which the runner reads for the token ids and the
+generation defaults.
+
+Two fixes green's own warm-started BART needs, made on the loaded model and tokenizer in
+memory (the parent artifact is only read):
+
+* CTranslate2's BART loader reads ``config.normalize_before``, a key transformers no longer
+  writes; BART is post-LayerNorm, so a config without it gets ``False``.
+* A BERT tokenizer names no bos or eos token, which the converted model's config needs; they
+  are taken from the model config's ``bos_token_id`` and ``eos_token_id`` ([CLS], [SEP]).
+
+Models pruned to per-layer widths load through green's loader (their Linear shapes are in the
+config); a model whose attention heads were pruned cannot be described by CTranslate2's one
+head count per layer and is refused in one line.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from pydantic import Field
+
+from green.artifacts import Artifact
+from green.compress.registry import FORMAT_WORDS, StepConfig, StepContext, StepResult, register_step
+from green.errors import GreenError
+
+log = logging.getLogger(__name__)
+
+#: CTranslate2's weight types (``ct2-transformers-converter --quantization``); which ones a device
+#: runs is checked when the model is loaded (``ctranslate2.get_supported_compute_types``).
+CT2_QUANTIZATIONS = ("int8", "int8_float32", "int8_float16", "int8_bfloat16", "float16", "bfloat16", "float32")
+#: Where the converted model lives inside the step's folder (its config.json is not the HF one).
+CT2_DIR = "ctranslate2"
+
+FORMAT_WORDS.setdefault("ctranslate2", "a CTranslate2 model")
+
+
+class ConvertConfig(StepConfig):
+    """Which runtime's format to convert to, and the weight type it stores."""
+
+    format: Literal["ctranslate2"] = Field(default="ctranslate2", description="the target runtime's format")
+    quantization: Literal["int8", "int8_float32", "int8_float16", "int8_bfloat16", "float16", "bfloat16",
+                          "float32"] = Field(default="int8", description=(
+                              "weight type of the converted model (CTranslate2's --quantization); it is also "
+                              "the compute type the runner asks for"))
+
+
+def _attention_heads_pruned(model) -> bool:
+    """True when some attention projection is narrower than the model width (heads were pruned)."""
+    import torch
+
+    d_model = int(model.config.d_model)
+    return any(isinstance(m, torch.nn.Linear) and name.endswith(("q_proj", "k_proj", "v_proj"))
+               and m.out_features != d_model for name, m in model.named_modules())
+
+
+def _converter_class(ctranslate2):
+    """A TransformersConverter that loads through green and fixes the two gaps of a warm-started BART."""
+    from green.runtime.pytorch import load_pretrained
+
+    class GreenConverter(ctranslate2.converters.TransformersConverter):
+        model_config = None
+
+        def load_model(self, model_class, model_name_or_path, **kwargs):
+            # green's loader rebuilds Linear layers pruned to per-layer widths; from_pretrained cannot.
+            from transformers import AutoModelForSeq2SeqLM
+
+            # (through the Auto class: green's loader builds a reshaped model with from_config, which
+            # CTranslate2's concrete class lacks; the result is that class all the same)
+            model = load_pretrained(model_name_or_path, AutoModelForSeq2SeqLM)
+            if not isinstance(model, model_class):
+                raise GreenError(f"convert: CTranslate2 expected a {model_class.__name__}, found {type(model).__name__}",
+                                 "convert a BART-family model")
+            if getattr(model.config, "model_type", None) == "bart" and not hasattr(model.config, "normalize_before"):
+                model.config.normalize_before = False  # BART is post-LayerNorm; CT2's loader reads the legacy key
+            if _attention_heads_pruned(model):
+                raise GreenError("convert: this model's attention heads were pruned, and CTranslate2 describes "
+                                 "attention by one head count at full width",
+                                 "convert the unpruned (or FFN-only pruned, or distilled) model, or run it on ONNX Runtime")
+            type(self).model_config = model.config
+            return model
+
+        def load_tokenizer(self, tokenizer_class, model_name_or_path, **kwargs):
+            tokenizer = super().load_tokenizer(tokenizer_class, model_name_or_path, **kwargs)
+            config = type(self).model_config
+            # A BERT tokenizer has no bos/eos; the model config's ids ([CLS], [SEP]) are what the model uses.
+            for attr in ("bos", "eos"):
+                token_id = getattr(config, f"{attr}_token_id", None) if config is not None else None
+                if getattr(tokenizer, f"{attr}_token") is None and token_id is not None:
+                    setattr(tokenizer, f"{attr}_token", tokenizer.convert_ids_to_tokens(int(token_id)))
+            return tokenizer
+
+    return GreenConverter
+
+
+@register_step("convert", ConvertConfig, "PyTorch -> CTranslate2 (int8, float16, bfloat16, float32 weights), "
+               "encoder-decoder models", takes="torch", gives="ctranslate2", kinds=("seq2seq",))
+def convert(parent: Artifact, config: ConvertConfig, ctx: StepContext) -> StepResult:
+    """Convert ``parent`` (a PyTorch encoder-decoder) into a CTranslate2 model in ``ctx.out_dir/ctranslate2``."""
+    from green.runtime.extras import import_runtime
+
+    ctranslate2 = import_runtime("ctranslate2", "convert: {format: ctranslate2}")
+    out = ctx.out_dir / CT2_DIR
+    try:
+        _converter_class(ctranslate2)(str(parent.path)).convert(str(out), quantization=config.quantization, force=True)
+    except GreenError:
+        raise
+    except (ValueError, KeyError, NotImplementedError, RuntimeError, AttributeError) as exc:
+        # CTranslate2 raises these for architectures or options it does not support.
+        raise GreenError(f"convert to CTranslate2 failed: {str(exc).strip().splitlines()[0][:200]}",
+                         "CTranslate2 converts BART-family models (BART, distilbart, mBART, green's warm start)") from None
+    files = {"model": f"{CT2_DIR}/model.bin", "ct2_config": f"{CT2_DIR}/config.json",
+             "vocabulary": f"{CT2_DIR}/shared_vocabulary.json"}
+    missing = [name for name in files.values() if not (ctx.out_dir / name).is_file()]
+    if missing:
+        raise GreenError(f"convert to CTranslate2 wrote no {', '.join(missing)}", "check the CTranslate2 installation")
+    return StepResult(files=files, params={"ctranslate2_version": ctranslate2.__version__},
+                      target_device="cpu" if config.quantization in ("int8", "int8_float32") else "any")
