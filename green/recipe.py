@@ -33,10 +33,10 @@ RESERVED_NAMES = {"baseline"}
 class EvaluateSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    runtime: Literal["onnxruntime", "torch", "ctranslate2"] | None = Field(
+    runtime: Literal["onnxruntime", "torch", "ctranslate2", "openvino"] | None = Field(
         default=None, description="checked against the last step's output; derived from it when unset")
     threads: int | None = Field(default=None, ge=1, le=1024, description=(
-        "CPU threads of the runtime's pool (ONNX Runtime's intra-op, CTranslate2's intra_threads); "
+        "CPU threads of the runtime's pool (ONNX Runtime's intra-op, CTranslate2's intra_threads, OpenVINO's inference threads); "
         "the usable CPUs when unset"))
     device: Literal["any", "cpu", "cuda"] = Field(default="any", description="where the recipe is meant to run")
     fallback_device: Literal["cpu"] | None = Field(
@@ -74,7 +74,7 @@ class Recipe(BaseModel):
 
     @property
     def output_format(self) -> str:
-        return STEPS[self.steps[-1].name].gives
+        return STEPS[self.steps[-1].name].gives_for(self.steps[-1].config)
 
     @property
     def runtime(self) -> str:

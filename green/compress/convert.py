@@ -1,4 +1,7 @@
-"""Convert a PyTorch encoder-decoder to another runtime's format: CTranslate2 (``ctranslate2``).
+"""Convert a PyTorch model to another runtime's format: CTranslate2 (``ctranslate2``) or OpenVINO (``openvino``).
+
+OpenVINO (classifiers on the CPU) is :mod:`green.compress.convert_openvino`; the rest of this
+module is CTranslate2's.
 
 ``convert: {format: ctranslate2, quantization: int8}`` takes any green PyTorch artifact of a
 sequence-to-sequence model (the baseline, a distilled or a pruned one) and writes a
@@ -25,7 +28,7 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from green.artifacts import Artifact
 from green.compress.registry import FORMAT_WORDS, StepConfig, StepContext, StepResult, register_step
@@ -40,16 +43,40 @@ CT2_QUANTIZATIONS = ("int8", "int8_float32", "int8_float16", "int8_bfloat16", "f
 CT2_DIR = "ctranslate2"
 
 FORMAT_WORDS.setdefault("ctranslate2", "a CTranslate2 model")
+FORMAT_WORDS.setdefault("openvino", "an OpenVINO model")
+
+
+#: The weight types each target format takes.
+QUANTIZATIONS = {"ctranslate2": CT2_QUANTIZATIONS, "openvino": ("fp32", "int8")}
 
 
 class ConvertConfig(StepConfig):
     """Which runtime's format to convert to, and the weight type it stores."""
 
-    format: Literal["ctranslate2"] = Field(default="ctranslate2", description="the target runtime's format")
-    quantization: Literal["int8", "int8_float32", "int8_float16", "int8_bfloat16", "float16", "bfloat16",
-                          "float32"] = Field(default="int8", description=(
-                              "weight type of the converted model (CTranslate2's --quantization); it is also "
-                              "the compute type the runner asks for"))
+    format: Literal["ctranslate2", "openvino"] = Field(default="ctranslate2", description=(
+        "the target runtime's format: ctranslate2 (encoder-decoder models), openvino (classifiers on the CPU)"))
+    quantization: str = Field(default="int8", description=(
+        "ctranslate2: " + ", ".join(CT2_QUANTIZATIONS) + " (also the compute type the runner asks for); "
+        "openvino: fp32, or int8 by NNCF post-training quantization calibrated on train rows"))
+    calibration_samples: int = Field(default=300, ge=8, le=100_000, description=(
+        "openvino int8: train rows NNCF calibrates activation ranges on"))
+
+    @field_validator("quantization")
+    @classmethod
+    def _known(cls, value: str, info: ValidationInfo) -> str:
+        allowed = QUANTIZATIONS.get(info.data.get("format", "ctranslate2"), ())
+        if value not in allowed:
+            raise ValueError(f"{info.data.get('format')} takes quantization {', '.join(allowed)}")
+        return value
+
+
+def _gives(config: ConvertConfig) -> str:
+    return config.format
+
+
+def _kinds(config: ConvertConfig) -> tuple[str, ...]:
+    # CTranslate2's Translator is for encoder-decoders; green's OpenVINO path converts classifiers.
+    return ("seq2seq",) if config.format == "ctranslate2" else ("encoder",)
 
 
 def _attention_heads_pruned(model) -> bool:
@@ -100,9 +127,18 @@ def _converter_class(ctranslate2):
     return GreenConverter
 
 
-@register_step("convert", ConvertConfig, "PyTorch -> CTranslate2 (int8, float16, bfloat16, float32 weights), "
-               "encoder-decoder models", takes="torch", gives="ctranslate2", kinds=("seq2seq",))
+@register_step("convert", ConvertConfig, "PyTorch -> CTranslate2 (encoder-decoder models; int8, float16, bfloat16, "
+               "float32) or OpenVINO (classifiers; fp32, NNCF int8)", takes="torch", gives=_gives, kinds=_kinds)
 def convert(parent: Artifact, config: ConvertConfig, ctx: StepContext) -> StepResult:
+    """Convert ``parent`` (a PyTorch model) into the format ``config.format`` names."""
+    if config.format == "openvino":
+        from green.compress.convert_openvino import convert_openvino
+
+        return convert_openvino(parent, config, ctx)
+    return convert_ctranslate2(parent, config, ctx)
+
+
+def convert_ctranslate2(parent: Artifact, config: ConvertConfig, ctx: StepContext) -> StepResult:
     """Convert ``parent`` (a PyTorch encoder-decoder) into a CTranslate2 model in ``ctx.out_dir/ctranslate2``."""
     from green.runtime.extras import import_runtime
 

@@ -15,10 +15,11 @@ from green.errors import GreenError
 #: runtime -> (the module it imports, the pip extra that installs it, its name in words).
 OPTIONAL_RUNTIMES: dict[str, tuple[str, str, str]] = {
     "ctranslate2": ("ctranslate2", "ct2", "CTranslate2"),
+    "openvino": ("openvino", "openvino", "OpenVINO"),
 }
 
 #: Artifact formats whose runtime is not what the format's prefix says (onnx* -> onnxruntime, else torch).
-FORMAT_RUNTIMES = {"ctranslate2": "ctranslate2"}
+FORMAT_RUNTIMES = {"ctranslate2": "ctranslate2", "openvino": "openvino"}
 
 
 def runtime_of_format(fmt: str) -> str:
