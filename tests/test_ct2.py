@@ -278,5 +278,6 @@ def test_compress_with_ct2_recipes_writes_paired_records(tmp_path, tiny_bart_dir
         paired = rec["paired"]
         assert paired["reference"] == "baseline" and paired["throughput_ratio"] > 0 and paired["rounds"] >= 1
         assert rec["generation"]["num_beams"] == 2  # the baseline's own settings
+        assert rec["versions"]["ctranslate2"] == ct2_lib.__version__
     lineage = [a["step"] for a in rec["lineage"]]
     assert lineage[:2] == ["convert", "distill-seq2seq"]

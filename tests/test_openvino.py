@@ -109,3 +109,4 @@ def test_compress_with_ov_int8_writes_a_paired_record(tmp_path, tiny_model_dir, 
     assert all(w["seconds"] > 0 and w["joules"] > 0 for w in rec["energy"]["windows"])
     assert rec["paired"]["reference"] == "baseline" and rec["paired"]["throughput_ratio"] > 0
     assert rec["placement"] is None  # the ONNX Runtime audit does not apply
+    assert rec["versions"]["openvino"] and rec["versions"]["nncf"]

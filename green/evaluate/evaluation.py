@@ -26,7 +26,7 @@ from green.tasks.base import Task, TaskData
 def package_versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {"python": platform.python_version()}
     for dist in ("green", "torch", "transformers", "optimum-onnx", "onnxruntime-gpu", "onnxruntime", "codecarbon",
-                 "torch-pruning"):
+                 "torch-pruning", "ctranslate2", "openvino", "nncf"):
         try:
             out[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
