@@ -218,6 +218,11 @@ def test_bad_quantization_and_wrong_runtime_fail_at_parse_with_file_and_line():
     with pytest.raises(GreenError, match="convert takes a PyTorch model, but export gives an ONNX model"):
         parse_recipe(head + "  - export: {}\n  - convert: {}\n", "bad.yaml")
     assert parse_recipe(head + "  - convert: {}\nevaluate: {threads: 2}\n", "ok.yaml").evaluate.threads == 2
+    with pytest.raises(GreenError) as err:  # CTranslate2 has one head count at full width: refused before any step
+        parse_recipe(head + "  - prune: {heads: 0.5}\n  - convert: {}\n", "bad.yaml")
+    assert str(err.value).startswith("bad.yaml:5: steps.1.convert: convert: CTranslate2 cannot take") \
+        and "heads: 0.0" in str(err.value)
+    assert parse_recipe(head + "  - prune: {heads: 0.0, ffn: 0.5}\n  - convert: {}\n", "ok.yaml").runtime == "ctranslate2"
 
 
 def _summarization_workdir(path: Path) -> Path:

@@ -70,6 +70,19 @@ class ConvertConfig(StepConfig):
         return value
 
 
+def _after(config: ConvertConfig, earlier: list) -> tuple[str, str] | None:
+    """CTranslate2 after a prune step that removes attention heads: refused at plan time (see the module docstring)."""
+    if config.format != "ctranslate2":
+        return None
+    for name, step_config in earlier:
+        heads = getattr(step_config, "heads", 0) if name == "prune" else 0
+        if any(float(h) > 0 for h in (heads if isinstance(heads, list) else [heads])):
+            return ("convert: CTranslate2 cannot take a model whose attention heads were pruned "
+                    f"(prune removes heads: {heads})",
+                    "prune with heads: 0.0 (FFN channels only) before converting, or export to ONNX instead")
+    return None
+
+
 def _gives(config: ConvertConfig) -> str:
     return config.format
 
@@ -128,7 +141,8 @@ def _converter_class(ctranslate2):
 
 
 @register_step("convert", ConvertConfig, "PyTorch -> CTranslate2 (encoder-decoder models; int8, float16, bfloat16, "
-               "float32) or OpenVINO (classifiers; fp32, NNCF int8)", takes="torch", gives=_gives, kinds=_kinds)
+               "float32) or OpenVINO (classifiers; fp32, NNCF int8)", takes="torch", gives=_gives, kinds=_kinds,
+               check=_after)
 def convert(parent: Artifact, config: ConvertConfig, ctx: StepContext) -> StepResult:
     """Convert ``parent`` (a PyTorch model) into the format ``config.format`` names."""
     if config.format == "openvino":
