@@ -101,7 +101,9 @@ class Artifact:
 
     @property
     def runtime(self) -> str:
-        return "onnxruntime" if self.format.startswith("onnx") else "torch"
+        from green.runtime.extras import runtime_of_format
+
+        return runtime_of_format(self.format)
 
     def file(self, role: str) -> Path:
         if role not in self.files:

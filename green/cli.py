@@ -369,14 +369,14 @@ def _recipes_table(rows: list[dict], width: int):
     """One line per recipe at any width: the description is cut to what is left, never wrapped."""
     from rich.table import Table
 
-    short = {"onnxruntime": "ORT", "torch": "torch"}
+    short = {"onnxruntime": "ORT", "torch": "torch", "ctranslate2": "ctranslate2"}
     table = Table(title="built-in recipes", caption="models: BERT-family encoders, BART-family encoder-decoders; "
                   "ORT: ONNX Runtime", expand=False, pad_edge=False, box=None, show_edge=False)
     table.add_column("name", no_wrap=True)
     table.add_column("models", no_wrap=True)
     table.add_column("device", no_wrap=True)
-    table.add_column("runtime", no_wrap=True)
-    table.add_column("what it does", no_wrap=True, overflow="ellipsis", max_width=max(12, width - 45))
+    table.add_column("runtime", no_wrap=True, min_width=11)  # "ctranslate2" whole
+    table.add_column("what it does", no_wrap=True, overflow="ellipsis", max_width=max(12, width - 56))
     for r in rows:
         table.add_row(r["name"], r["models"], r["device"], short.get(r["runtime"], r["runtime"]), r["summary"])
     return table

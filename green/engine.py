@@ -80,7 +80,7 @@ def run_step(parent: Artifact, config: StepConfig, ctx: StepContext, meter: "Ene
     copy_support_files(parent.path, out)  # a step that changed the config wrote its own first
     artifact = Artifact(
         path=out,
-        format=result.format or step.gives,
+        format=result.format or step.gives_for(config),
         task=parent.task,
         step=step.name,
         files={**support_roles(out), **result.files},

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from green.compress import STEPS, StepConfig, chain_problem
 from green.errors import GreenError
 from green.generation_settings import GenerationSettings
+from green.runtime.extras import runtime_of_format
 
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
@@ -35,8 +36,11 @@ RESERVED_NAMES = {"baseline"}
 class EvaluateSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    runtime: Literal["onnxruntime", "torch"] | None = Field(
+    runtime: Literal["onnxruntime", "torch", "ctranslate2", "openvino"] | None = Field(
         default=None, description="checked against the last step's output; derived from it when unset")
+    threads: int | None = Field(default=None, ge=1, le=1024, description=(
+        "CPU threads of the runtime's pool (ONNX Runtime's intra-op, CTranslate2's intra_threads, OpenVINO's inference threads); "
+        "the usable CPUs when unset"))
     device: Literal["any", "cpu", "cuda"] = Field(default="any", description="where the recipe is meant to run")
     fallback_device: Literal["cpu"] | None = Field(
         default=None, description="where to run when the intended device is absent (else: an error)"
@@ -73,12 +77,12 @@ class Recipe(BaseModel):
 
     @property
     def output_format(self) -> str:
-        return STEPS[self.steps[-1].name].gives
+        return STEPS[self.steps[-1].name].gives_for(self.steps[-1].config)
 
     @property
     def runtime(self) -> str:
         """Where the result runs: declared, or what the last step's output needs."""
-        return self.evaluate.runtime or ("onnxruntime" if self.output_format.startswith("onnx") else "torch")
+        return self.evaluate.runtime or runtime_of_format(self.output_format)
 
     def to_dict(self) -> dict:
         return {
@@ -219,7 +223,7 @@ def parse_recipe(text: str, origin: str) -> Recipe:
         err = exc.errors()[0]
         raise fail(tuple(err["loc"]), _pydantic_message(err)) from None
     declared = recipe.evaluate.runtime
-    natural = "onnxruntime" if recipe.output_format.startswith("onnx") else "torch"
+    natural = runtime_of_format(recipe.output_format)
     if declared and declared != natural:
         raise fail(("evaluate", "runtime"), f"{declared} cannot run what the last step "
                    f"({recipe.steps[-1].name}) gives ({recipe.output_format})", f"use runtime: {natural}, or leave it out")

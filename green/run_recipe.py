@@ -25,6 +25,8 @@ class RunSettings(BaseModel):
     batch_size: int | None = None
     cuda_graphs: bool = False
     semi_structured: bool = False
+    #: Intra-op threads for ONNX Runtime and CTranslate2 (None: the machine's usable CPUs).
+    threads: int | None = None
     #: The recipe's generation overrides (beams, lengths...) over the model's generation_config.
     generation: dict[str, Any] | None = None
 

@@ -270,6 +270,9 @@ class Workbench:
         if spec.evaluate.generation is not None and not task_obj.generative:
             raise GreenError(f"recipe {spec.name!r}: evaluate.generation is set, but the {task_obj.name} task does not "
                              "generate", "remove generation from the recipe's evaluate section")
+        from green.runtime.extras import import_runtime
+
+        import_runtime(spec.runtime, f"recipe {spec.name!r}")  # an optional runtime that is absent: one line, now
         device, intended = self._placement(spec)
         return spec, device, intended
 

@@ -133,13 +133,18 @@ class Step:
     run: Callable[..., Any]
     summary: str
     takes: tuple[str, ...]
-    gives: str
+    #: The format it makes: one, or a function of the step's config (``convert`` makes the one its config names).
+    gives: Any
     check: ChainCheck | None = None
     kinds: Any = ("encoder",)
     #: ``run`` handles one ONNX part (:data:`PartFn`); the engine applies it to every part.
     per_part: bool = False
     #: Where the result is meant to run, when the step decides it (int8 kernels: ``cpu``).
     target_device: str | None = None
+
+    def gives_for(self, config: StepConfig) -> str:
+        """The format the step makes with ``config``."""
+        return self.gives(config) if callable(self.gives) else self.gives
 
     def works_on(self, config: StepConfig) -> tuple[str, ...]:
         """The model kinds (``encoder``, ``seq2seq``) the step works on with ``config``."""
@@ -152,9 +157,10 @@ BY_CONFIG: dict[type, Step] = {}
 
 
 def register_step(name: str, config_cls: type[StepConfig], summary: str, *, takes: str | tuple[str, ...],
-                  gives: str, check: ChainCheck | None = None, kinds: Any = ("encoder",), per_part: bool = False,
+                  gives: Any, check: ChainCheck | None = None, kinds: Any = ("encoder",), per_part: bool = False,
                   target_device: str | None = None) -> Callable[[Callable], Callable]:
-    """Register a step under ``name``: it runs on artifacts of format ``takes`` and makes one of ``gives``.
+    """Register a step under ``name``: it runs on artifacts of format ``takes`` and makes one of ``gives``
+    (a format, or a function of the step's config that names it).
 
     ``kinds`` names the model shapes it works on (``encoder``, ``seq2seq``; see ``Task.model_kind``),
     or is a function of the step's config that says so. ``per_part``: the function handles one
@@ -202,7 +208,8 @@ def chain_problem(steps: list[tuple[str, StepConfig]], start: str = "torch") -> 
         step = STEPS[name]
         if have not in step.takes:
             wanted = " or ".join(FORMAT_WORDS.get(t, t) for t in step.takes)
-            makers = sorted(s.name for s in STEPS.values() if s.gives in step.takes and have in s.takes)
+            makers = sorted(s.name for s in STEPS.values()
+                            if isinstance(s.gives, str) and s.gives in step.takes and have in s.takes)
             fix = (f"put {name} before the step that makes {FORMAT_WORDS.get(have, have)}" if have != start
                    else f"add a step that makes {wanted} first" + (f" ({', '.join(makers)})" if makers else ""))
             return i, f"{name} takes {wanted}, but {made_by} gives {FORMAT_WORDS.get(have, have)}", fix
@@ -210,7 +217,7 @@ def chain_problem(steps: list[tuple[str, StepConfig]], start: str = "torch") -> 
             problem = step.check(config, steps[:i])
             if problem:
                 return i, problem[0], problem[1]
-        have, made_by = step.gives, name
+        have, made_by = step.gives_for(config), name
     return None
 
 

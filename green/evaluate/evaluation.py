@@ -28,7 +28,7 @@ from green.tasks.base import Task, TaskData
 def package_versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {"python": platform.python_version()}
     for dist in ("green", "torch", "transformers", "optimum-onnx", "onnxruntime-gpu", "onnxruntime", "codecarbon",
-                 "torch-pruning"):
+                 "torch-pruning", "ctranslate2", "openvino", "nncf"):
         try:
             out[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -37,10 +37,10 @@ def package_versions() -> dict[str, str | None]:
 
 
 def runtime_options(recipe: RunRecipe) -> RuntimeOptions:
-    """How the recipe's artifact runs (CUDA graphs, sparse kernels, a dense fallback): the same for every measurement."""
+    """How the recipe's artifact runs (CUDA graphs, sparse kernels, a dense fallback, threads): the same every time."""
     ev = recipe.evaluate
     return RuntimeOptions(cuda_graphs=ev.cuda_graphs, semi_structured=ev.semi_structured,
-                          dense_fallback=bool(ev.fallback_device))
+                          dense_fallback=bool(ev.fallback_device), threads=ev.threads or None)
 
 
 def device_info(device: str, runner: Runner, intended: str | None = None) -> dict:

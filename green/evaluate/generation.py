@@ -12,6 +12,9 @@ task's settings), so a window's "sequences" are outputs. What generation adds:
   the very batches the generation windows ran (the same pass), so both see the same
   inputs; decoder = generation - encoder, per output;
 * latency per output at batch 1 (a whole generation, not one forward pass).
+
+A runtime that cannot run the encoder alone (CTranslate2's Translator: ``Runner.encoder_alone``
+False) gets whole generations measured as usual and its split recorded as not measured.
 """
 
 from __future__ import annotations
@@ -97,7 +100,11 @@ def encoder_workload(generating: Workload) -> Workload:
 def add_split(energy: Energy, generating: Workload, meter: EnergyMeter, settings: BenchSettings,
               idle: Measurement | None) -> Energy:
     """Measure the encoder alone over ``generating``'s pass and put the split into ``energy``."""
-    gen: Generating = generating.runner  # type: ignore[assignment]
+    gen = generating.runner
+    if not isinstance(gen, Generating):
+        raise TypeError("add_split takes a generation_workload")
+    if not gen.runner.encoder_alone:
+        return _without_split(energy, gen)
     enc = measure_workload(encoder_workload(generating), meter, settings,
                            idle, window_prefix="encoder", plan=False)
     total, encoder = energy.per_inference_j, enc.per_inference_j
@@ -120,6 +127,19 @@ def add_split(energy: Energy, generating: Workload, meter: EnergyMeter, settings
         encoder_windows=enc.windows,
         method=SPLIT_METHOD,
     )
+    return energy
+
+
+def _without_split(energy: Energy, gen: Generating) -> Energy:
+    """The split of a runtime that cannot run the encoder alone: per-token figures only, the split not measured."""
+    total, per_out_tokens, shapes = energy.per_inference_j, gen.tokens_per_output, gen.shapes
+    energy.generation = dict(gen.settings)
+    energy.generation_shapes = list(shapes)
+    energy.split = EnergySplit(
+        per_generated_token_j=total / per_out_tokens if total is not None and per_out_tokens else None,
+        generated_tokens_per_inference=per_out_tokens,
+        input_tokens_per_inference=sum(r * L for r, L, _ in shapes) / max(1, sum(r for r, _, _ in shapes)),
+        method=f"not split: the {gen.runner.runtime} runtime cannot run the encoder alone")
     return energy
 
 

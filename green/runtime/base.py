@@ -66,6 +66,9 @@ class Runner(ABC):
     pad_token_id: int | None = None
     #: Sequence-to-sequence runners: the ids that end a generated sequence.
     eos_token_ids: tuple[int, ...] = ()
+    #: Sequence-to-sequence runners: ``__call__`` runs the encoder alone. A runtime that only runs whole
+    #: generations (CTranslate2) says False, and evaluation records the encoder/decoder split as not measured.
+    encoder_alone: bool = True
 
     def generate(self, batch: Any, settings: dict) -> np.ndarray:
         """Token ids generated for a batch (one row per input, padded); ``settings`` override the model's defaults.
