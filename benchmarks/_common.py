@@ -28,9 +28,13 @@ logging.getLogger("green").setLevel(logging.INFO)
 
 
 def machine(device: str) -> dict:
+    from green.machine import machine_info
     from green.runtime import threads
 
+    # Every figure names its machine: the CPU model, the ISA that decides kernel speed, the threads.
+    info = machine_info()
     return {"device": device, "device_name": device_name(device), "cpu_count": os.cpu_count(),
+            "cpu": info.model_dump(), "isa": info.isa_label(),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "versions": package_versions(),
             "thread_wait": threads.describe()}
 
