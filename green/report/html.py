@@ -315,10 +315,11 @@ def recipes_table(entries: list[Entry], records: dict[str, Record]) -> str:
             f"<tr data-recipe='{esc(e.label)}'><td>{esc(e.label)}</td>"
             f"<td>{esc(e.recipe_origin or '')}</td>"
             f"<td>{esc(desc)}</td><td class='steps'>{esc(ARROW.join(e.steps or []))}</td>"
+            f"<td>{esc(e.runtime or '?')}</td>"
             f"<td class='lineage'><details><summary>{esc(chain)}</summary><ul>{paths}</ul></details></td>"
             f"<td><code>{esc((e.record or '').rsplit('/', 1)[-1])}</code></td></tr>")
     return ("<table id='recipes-table'><thead><tr><th>recipe</th><th>origin</th><th>description</th><th>steps</th>"
-            f"<th>lineage (artifact chain)</th><th>record</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+            f"<th>runtime</th><th>lineage (artifact chain)</th><th>record</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
 def sources_table(entries: list[Entry]) -> str:

@@ -107,6 +107,8 @@ class Entry(BaseModel):
     device: str | None = None
     device_kind: str = "cpu"
     intended_device: str | None = None
+    #: What ran it: ``torch``, ``onnxruntime``, ``ctranslate2``, ``openvino``.
+    runtime: str | None = None
     #: The throughput batch the energy figure was measured at.
     batch_size: int | None = None
     #: What making the artifact cost (its whole lineage): payback divides this by the energy saved.
@@ -167,6 +169,7 @@ def _entry(rec: Record) -> Entry:
         device=rec.device.name,
         device_kind=rec.device.kind,
         intended_device=rec.device.intended,
+        runtime=(rec.device.runtime or {}).get("runtime"),
         batch_size=energy.batch_size,
         run_energy_j=rec.run_energy_j,
         run_energy_source=rec.run_energy_source,
