@@ -116,7 +116,7 @@ def write_markdown(entries: list[Entry], path: Path, notes: list[str] | None = N
 
 
 #: results.csv's columns: one row per entry, SI units, for a spreadsheet or pandas.
-CSV_COLUMNS = ("recipe", "recipe_origin", "device", "task", "primary_metric", "quality", "quality_vs_baseline",
+CSV_COLUMNS = ("recipe", "recipe_origin", "device", "runtime", "task", "primary_metric", "quality", "quality_vs_baseline",
                "energy_per_inference_j", "energy_source", "energy_estimate", "energy_spread", "energy_vs_baseline",
                "ratio_basis", "comparable_energy_j", "payback_inferences", "run_energy_j", "size_mb",
                "throughput_per_s", "latency_p50_ms", "pareto", "record")
