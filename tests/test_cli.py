@@ -1,6 +1,7 @@
 """End to end through the real CLI: a tiny random BERT, 300 real tweets, two recipes, a report."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,15 @@ from green.report import ENTRY_KEYS
 
 @pytest.fixture(scope="module")
 def workdir(compressed_workdir) -> Path:
-    return compressed_workdir  # conftest: the CLI's compress of five recipes, then report
+    return compressed_workdir  # conftest: the CLI's compress of five recipes, then report; read-only here
+
+
+@pytest.fixture
+def own_workdir(compressed_workdir, tmp_path) -> Path:
+    """A private copy for a test that adds runs or records, so no test depends on another's order."""
+    w = tmp_path / "w"
+    shutil.copytree(compressed_workdir, w)
+    return w
 
 
 def test_report_files_and_keys(workdir):
@@ -127,11 +136,11 @@ def test_a_copied_workdir_keeps_its_lineage(workdir, tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
 
 
-def test_gpu_recipe_with_fallback_runs_on_cpu_and_says_so(workdir, tmp_path):
+def test_gpu_recipe_with_fallback_runs_on_cpu_and_says_so(own_workdir, tmp_path):
     recipe = tmp_path / "gpu-or-cpu.yaml"
     recipe.write_text("name: gpu-or-cpu\ndescription: fp32 ONNX meant for a GPU, allowed to fall back to the CPU\n"
                       "steps:\n  - export: {optimize: true}\nevaluate: {device: cuda, fallback_device: cpu}\n")
-    res = run_green("compress", "--recipe", str(recipe), "--workdir", str(workdir), "--device", "cpu")
+    res = run_green("compress", "--recipe", str(recipe), "--workdir", str(own_workdir), "--device", "cpu")
     assert res.returncode == 0, res.stderr[-2000:]
     assert "meant for a CUDA GPU" in res.stderr
     rec = json.loads(Path(res.stdout.strip().splitlines()[-1].split("record: ")[1]).read_text())
@@ -221,13 +230,13 @@ def test_meters_lists_backends_with_reasons():
     assert f"machine: {machine_info().summary()}" in res.stdout  # the CPU, its ISA and threads
 
 
-def test_measure_adds_a_record_and_replaces_nothing(workdir):
-    before = {p.name: p.read_bytes() for p in (workdir / "records").glob("*.json")}
-    res = run_green("measure", "int8", "--workdir", str(workdir), "--grid", "--seq-len", "16", "--seq-len", "48",
+def test_measure_adds_a_record_and_replaces_nothing(own_workdir):
+    before = {p.name: p.read_bytes() for p in (own_workdir / "records").glob("*.json")}
+    res = run_green("measure", "int8", "--workdir", str(own_workdir), "--grid", "--seq-len", "16", "--seq-len", "48",
                     "--batch-size", "1", "--batch-size", "4", "--repeats", "2", "--max-repeats", "3",
                     "--min-window-s", "0.5")
     assert res.returncode == 0, res.stderr[-2000:]
-    after = {p.name: p.read_bytes() for p in (workdir / "records").glob("*.json")}
+    after = {p.name: p.read_bytes() for p in (own_workdir / "records").glob("*.json")}
     assert all(after[name] == data for name, data in before.items())
     new = [json.loads(after[n]) for n in set(after) - set(before)]
     assert len(new) == 1 and new[0]["kind"] == "measurement" and new[0]["recipe"] == "int8"
@@ -240,15 +249,15 @@ def test_measure_adds_a_record_and_replaces_nothing(workdir):
     assert cells[2]["efficiency"]["flops_per_inference"] > cells[0]["efficiency"]["flops_per_inference"]
     assert "GFLOP/inf" in res.stdout
     # The report keeps using evaluation records only.
-    assert run_green("report", "--workdir", str(workdir)).returncode == 0
-    entries = json.loads((workdir / "report" / "results.json").read_text())
+    assert run_green("report", "--workdir", str(own_workdir)).returncode == 0
+    entries = json.loads((own_workdir / "report" / "results.json").read_text())
     assert "measure-int8" not in {e["recipe"] for e in entries}
     assert {"baseline", "fp32-onnx", "int8", "int8-static"} <= {e["recipe"] for e in entries}
 
 
-def test_measure_pairs_with_the_baseline_and_one_repeat_has_no_spread(workdir):
+def test_measure_pairs_with_the_baseline_and_one_repeat_has_no_spread(own_workdir):
     res = run_green("measure", "int8", "--pair", "--repeats", "1", "--min-window-s", "0.2",
-                    "--workdir", str(workdir))
+                    "--workdir", str(own_workdir))
     assert res.returncode == 0, res.stderr[-2000:]
     rec = json.loads(Path(res.stdout.strip().splitlines()[-1].split("record: ")[1]).read_text())
     assert rec["paired"]["reference"] == "baseline" and rec["paired"]["rounds"] == 1
@@ -258,11 +267,11 @@ def test_measure_pairs_with_the_baseline_and_one_repeat_has_no_spread(workdir):
     assert "int8 vs baseline over 1 alternating rounds" in res.stdout
 
 
-def test_evaluate_again_adds_an_evaluation_record(workdir):
-    before = set((workdir / "records").glob("*.json"))
-    res = run_green("evaluate", "int8", "--workdir", str(workdir))
+def test_evaluate_again_adds_an_evaluation_record(own_workdir):
+    before = set((own_workdir / "records").glob("*.json"))
+    res = run_green("evaluate", "int8", "--workdir", str(own_workdir))
     assert res.returncode == 0, res.stderr[-2000:]
-    (new,) = set((workdir / "records").glob("*.json")) - before
+    (new,) = set((own_workdir / "records").glob("*.json")) - before
     rec = json.loads(new.read_text())
     assert rec["kind"] == "evaluation" and rec["recipe"] == "int8"
     assert [s["step"] for s in rec["run_steps"]] == ["export", "quantize"]

@@ -105,7 +105,7 @@ def test_compress_with_ov_int8_writes_a_paired_record(tmp_path, tiny_model_dir, 
     rec = json.loads((tmp_path / "w" / "records" / f"{record.id}.json").read_text())
     assert rec["recipe"] == "ov-int8" and rec["artifact_format"] == "openvino"
     assert rec["device"]["runtime"]["runtime"] == "openvino" and rec["machine"]["ort_intra_op_threads"] >= 1
-    assert 0 <= rec["metrics"]["accuracy"] <= 1 and rec["energy_per_inference_j"] > 0
+    assert 0 <= rec["metrics"]["accuracy"] <= 1 and rec["energy"]["per_inference_j"] > 0
     assert all(w["seconds"] > 0 and w["joules"] > 0 for w in rec["energy"]["windows"])
     assert rec["paired"]["reference"] == "baseline" and rec["paired"]["throughput_ratio"] > 0
     assert rec["placement"] is None  # the ONNX Runtime audit does not apply

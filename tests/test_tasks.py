@@ -52,14 +52,14 @@ def test_report_uses_the_primary_metric_and_its_direction(workdir):
 
     w, wb, base = workdir
     entries, paths, notes = build_report(wb.records_dir, wb.report_dir)
-    assert {e["primary_metric"] for e in entries} == {"error_rate"} and not notes
-    assert all(e["quality"] == e["metrics"]["error_rate"] for e in entries)
+    assert {e.primary_metric for e in entries} == {"error_rate"} and not notes
+    assert all(e.quality == e.metrics["error_rate"] for e in entries)
     md = paths["results.md"].read_text()
     assert "| error_rate |" in md and "accuracy" not in md
-    int8 = next(e for e in entries if e["recipe"] == "int8")
-    baseline = next(e for e in entries if e["recipe"] == "baseline")
+    int8 = next(e for e in entries if e.recipe == "int8")
+    baseline = next(e for e in entries if e.recipe == "baseline")
     # Lower is better: the lower-error, lower-energy entry can never be dominated.
     # The frontier compares paired positions (ratio x the baseline's energy), as the chart draws them.
-    best = min(entries, key=lambda e: (e["quality"], e["comparable_energy_j"]))
-    assert best["pareto"]
-    assert int8["quality_vs_baseline"] == pytest.approx(int8["quality"] - baseline["quality"])
+    best = min(entries, key=lambda e: (e.quality, e.comparable_energy_j))
+    assert best.pareto
+    assert int8.quality_vs_baseline == pytest.approx(int8.quality - baseline.quality)
