@@ -81,7 +81,9 @@ class Ct2Seq2SeqRunner(Runner):
     encoder_alone = False
 
     def __init__(self, artifact, device: str, threads: int | None = None) -> None:
-        from transformers import AutoConfig, AutoTokenizer, GenerationConfig
+        from transformers import AutoTokenizer
+
+        from green.runtime.seq2seq import pad_id, read_configs
 
         ctranslate2 = import_runtime("ctranslate2", f"artifact {artifact.path}")
         model_dir = artifact.file("model").parent
@@ -102,22 +104,17 @@ class Ct2Seq2SeqRunner(Runner):
         except (RuntimeError, ValueError) as exc:
             raise GreenError(f"CTranslate2 could not load {model_dir}: {str(exc).strip().splitlines()[0][:200]}",
                              "run the recipe that made this artifact again") from None
+        config, self.generation_config = read_configs(artifact.path)
         try:
-            config = AutoConfig.from_pretrained(str(artifact.path), local_files_only=True)
-            try:
-                self.generation_config = GenerationConfig.from_pretrained(str(artifact.path), local_files_only=True)
-            except OSError:
-                self.generation_config = GenerationConfig.from_model_config(config)
             tokenizer = AutoTokenizer.from_pretrained(str(artifact.file("tokenizer")), local_files_only=True)
         except Exception as exc:  # transformers raises its own types for a broken folder
-            raise GreenError(f"{artifact.path} has no readable model config or tokenizer "
-                             f"({str(exc).strip().splitlines()[0][:160]})", "run the recipe that made it again") from None
+            raise GreenError(f"{artifact.path} has no readable tokenizer ({str(exc).strip().splitlines()[0][:160]})",
+                             "run the recipe that made it again") from None
         self._tokens = tokenizer.convert_ids_to_tokens  # ids -> the strings CTranslate2 takes
         vocab = tokenizer.get_vocab()
         self._ids = vocab.get
         self._unk = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else 0
-        self.pad_token_id = int(self.generation_config.pad_token_id if self.generation_config.pad_token_id is not None
-                                else (config.pad_token_id or 0))
+        self.pad_token_id = pad_id(self.generation_config, config)
         self.eos_token_ids = search_lib.token_ids(self.generation_config.eos_token_id or config.eos_token_id)
         self.input_names = list(INPUTS)
         self._plans: dict[str, tuple[dict, search_lib.SearchPlan, list[str]]] = {}

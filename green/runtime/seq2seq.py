@@ -31,7 +31,27 @@ log = logging.getLogger(__name__)
 INPUTS = ["input_ids", "attention_mask"]
 
 
-def _pad_id(generation_config, config) -> int:
+def read_configs(path) -> tuple:
+    """An exported seq2seq folder's model config and generation config (derived from the model's when absent).
+
+    Every runner of an exported encoder-decoder (ONNX Runtime's, CTranslate2's) reads both this way.
+    """
+    from transformers import AutoConfig, GenerationConfig
+
+    try:
+        config = AutoConfig.from_pretrained(str(path), local_files_only=True)
+        try:
+            generation_config = GenerationConfig.from_pretrained(str(path), local_files_only=True)
+        except OSError:
+            generation_config = GenerationConfig.from_model_config(config)
+    except Exception as exc:  # transformers raises its own types for a broken config
+        raise GreenError(f"{path} has no readable model config ({str(exc).strip().splitlines()[0][:160]})",
+                         "run the recipe that made this artifact again") from None
+    return config, generation_config
+
+
+def pad_id(generation_config, config) -> int:
+    """The pad id generated rows are filled with: the generation config's, else the model config's, else 0."""
     for value in (getattr(generation_config, "pad_token_id", None), getattr(config, "pad_token_id", None)):
         if value is not None:
             return int(value)
@@ -44,7 +64,7 @@ class TorchSeq2SeqRunner(TorchRunner):
     def __init__(self, model, device: str, dtype: str = "fp32", notes: list[str] | None = None) -> None:
         super().__init__(model, device, dtype, notes=notes)
         self.input_names = list(INPUTS)
-        self.pad_token_id = _pad_id(model.generation_config, model.config)
+        self.pad_token_id = pad_id(model.generation_config, model.config)
         self.eos_token_ids = search_lib.token_ids(model.generation_config.eos_token_id or model.config.eos_token_id)
 
     def _feed(self, batch: dict) -> dict:
@@ -180,7 +200,6 @@ class OrtSeq2SeqRunner(Runner):
 
     def __init__(self, artifact, device: str, threads: int | None = None, transformers_search: bool = False) -> None:
         import onnxruntime as ort
-        from transformers import AutoConfig, GenerationConfig
 
         files = artifact.files
         for role in ("encoder", "decoder"):
@@ -199,16 +218,8 @@ class OrtSeq2SeqRunner(Runner):
         self._artifact, self._provider, self._opts = artifact, provider, opts
         self.device = device
         self.kv_cache = files.get("decoder_with_past") is not None
-        try:
-            config = AutoConfig.from_pretrained(str(artifact.path), local_files_only=True)
-            try:
-                self.generation_config = GenerationConfig.from_pretrained(str(artifact.path), local_files_only=True)
-            except OSError:
-                self.generation_config = GenerationConfig.from_model_config(config)
-        except Exception as exc:  # transformers raises its own types for a broken config
-            raise GreenError(f"{artifact.path} has no readable model config ({str(exc).strip().splitlines()[0][:160]})",
-                             "run the recipe that made this artifact again") from None
-        self.pad_token_id = _pad_id(self.generation_config, config)
+        config, self.generation_config = read_configs(artifact.path)
+        self.pad_token_id = pad_id(self.generation_config, config)
         self.eos_token_ids = search_lib.token_ids(self.generation_config.eos_token_id or config.eos_token_id)
         self._hf: Any = None  # optimum's ORTModelForSeq2SeqLM (untyped), loaded on first need
         self._plans: dict[str, object] = {}
