@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -348,6 +349,102 @@ def export_cmd(target, to, push_to_hub, workdir) -> None:
     click.echo(f"exported: {out.path} ({', '.join(sorted(set(out.files.values())))})")
 
 
+@cli.command()
+@click.option("--space", default=None,
+              help="Built-in space (cpu-classification, cpu-summarization, cuda-...) or a space YAML path; "
+                   "default: the built-in one for this task and device.")
+@click.option("--max-drop", type=float, default=1.0, show_default=True,
+              help="Accuracy budget: points of the task's primary metric below the baseline, on the validation split.")
+@click.option("--trials", type=int, default=12, show_default=True,
+              help="Trials to run (a resumed search runs up to this many in all).")
+@click.option("--objective", type=click.Choice(["energy", "lifetime"]), default="energy", show_default=True,
+              help="energy: energy per inference, paired with the baseline; lifetime: the energy of making the "
+                   "model plus --inferences times its energy per inference.")
+@click.option("--inferences", default="1M", show_default=True,
+              help="Inferences the model will serve, for --objective lifetime (50M, 1e8, 10k...).")
+@click.option("--multi", is_flag=True, help="Two objectives (energy, drop): the whole frontier, not one point.")
+@click.option("--confidence", type=float, default=0.9, show_default=True,
+              help="A trial is within --max-drop when its paired-bootstrap drop is, at this confidence.")
+@click.option("--frontier", "frontier_max", type=click.IntRange(1, 50), default=3, show_default=True,
+              help="Frontier trials measured again with the full settings before the choice.")
+@click.option("--name", default=None, help="The search's folder under WORKDIR/search/ (default: the space's name).")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True, help="The sampler's seed.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=None,
+              help="Stop starting trials after this many seconds (the running ones finish).")
+@click.option("--ray-address", default=None,
+              help="Run trials on a Ray cluster: an address, 'auto', or 'local' for a Ray of this machine "
+                   '(pip install "green[ray]").')
+@click.option("--show", is_flag=True, help="Print the trials so far, the frontier and the choice; runs nothing.")
+@machine_options
+def search(space, max_drop, trials, objective, inferences, multi, confidence, frontier_max, name, seed, timeout, ray_address,
+           show, workdir, device, country, region) -> None:
+    """Search SPACE for the recipe that saves the most energy within --max-drop, on WORKDIR's data and machine."""
+    from green.search.study import Search, SearchSettings, default_space, parse_count
+
+    wb = _workbench(workdir, device, country, region)
+    if not wb.has_baseline():
+        raise GreenError(f"{wb.workdir} has no baseline to search from", "run `green train` (or `green compress "
+                         "--recipe int8`) first, or pass the --workdir that has one")
+    from green.runtime import resolve_device
+
+    where = resolve_device(device)
+    space = space or default_space(wb.task().model_kind, where)
+    settings = SearchSettings(space=space, max_drop=max_drop, trials=trials, objective=objective,
+                              inferences=parse_count(inferences), multi=multi, confidence=confidence, seed=seed,
+                              timeout_s=timeout, frontier_max=frontier_max, name=name)
+    if show:
+        _show_search(wb, name or _space_name(space))
+        return
+    wb._check_grid()
+    result = Search(wb, settings, where, ray_address).run()
+    _show_search(wb, result.folder.name)
+    for note in result.notes:
+        _echo(f"note: {note}", err=True)
+    choice = result.summary.get("choice") or {}
+    if choice:
+        _echo(f"best: {choice['file']}  (rerun: green compress --recipe {choice['file']} --workdir {workdir})")
+    _echo(f"search: {result.folder}")
+
+
+def _space_name(space: str) -> str:
+    from green.search.space import load_space
+
+    return load_space(space).name
+
+
+def _show_search(wb, name: str) -> None:
+    import json
+    import textwrap
+
+    def say(line: str) -> None:  # 80 columns, as the table: a long recipe name wraps, indented
+        for part in textwrap.wrap(line, 80, subsequent_indent="  ", break_on_hyphens=False):
+            _echo(part)
+
+    from green.progress import stdout
+    from green.search.outputs import show_table, trial_rows
+    from green.search.study import load_search
+
+    study, _ = load_search(wb, name)
+    folder = wb.workdir / "search" / name
+    stdout.print(show_table(trial_rows(study, folder), None, min(80, stdout.width)))
+    summary_path = folder / "summary.json"
+    if not summary_path.is_file():
+        say("no choice yet (the search has not finished)")
+        return
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    front = ", ".join(f"t{f['trial']:03d}" for f in summary["frontier"]) or "empty"
+    say(f"frontier: {front}")
+    choice = summary.get("choice")
+    if choice:
+        test = choice.get("test") or {}
+        val = choice.get("validation") or {}
+        say(f"choice: t{choice['trial']:03d} {choice['recipe']}: {val.get('energy_ratio') or 0:.2f}x the "
+              f"baseline's energy (validation, full settings); test {test.get('primary') or float('nan'):.4f}")
+    e = summary["search_energy"]
+    label = " (estimate)" if e.get("estimate") else f" ({e.get('source')})"
+    say(f"the search itself: {e['joules'] or 0:.4g} J{label} over {e['seconds'] or 0:.0f} s of measured windows")
+
+
 @cli.group()
 def recipes() -> None:
     """List and show recipes."""
@@ -385,12 +482,18 @@ def _recipes_table(rows: list[dict], width: int):
 @recipes.command("show")
 @click.argument("name")
 def recipes_show(name) -> None:
-    """Print recipe NAME (or a path) as validated YAML, defaults filled in."""
+    """Print recipe NAME (or a path) as validated YAML, defaults filled in; a search space with its dimensions."""
     import yaml
 
     from green.progress import stdout
     from green.recipe import load_recipe
+    from green.search.space import builtin_space_names, is_space_file, load_space, space_as_yaml
 
+    path = Path(name).expanduser()
+    if name in builtin_space_names() or (path.is_file() and path.suffix in (".yaml", ".yml")
+                                          and is_space_file(path.read_text(encoding="utf-8", errors="replace"))):
+        click.echo(space_as_yaml(load_space(name)))  # a search space: its file, and the dimensions it spans
+        return
     # PyYAML folds long strings at the first space past its width: valid YAML, never cut mid-word by the
     # terminal (the margin is for the word that crosses it).
     click.echo(yaml.safe_dump(load_recipe(name).to_dict(), sort_keys=False, width=max(40, stdout.width - 20)))
@@ -425,6 +528,7 @@ SHORT_HELP = {
     "measure": "Re-measure an artifact's energy (adds a record).",
     "doctor": "Find (and clean) what interrupted commands left.",
     "export": "Write a model folder to deploy, with its model card.",
+    "search": "Search for the recipe that saves most within a budget.",
     "recipes": "List and show recipes.",
     "meters": "Which energy counters this machine has.",
 }

@@ -9,6 +9,7 @@ removed: they may be the user's to repair, and a record is never deleted by gree
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -172,7 +173,15 @@ def _unused_runs(runs: Path, records: list, found: list[Finding]) -> list[Findin
                     pass
     return [Finding("unused run", run, _size(run), "no record uses its artifacts (its record was removed?); "
                     "delete the folder by hand if no later recipe should reuse its steps", False)
-            for run in folders if run.name not in used and not run_problem(run)]
+            for run in folders if run.name not in used and not run_problem(run) and not _search_trial(run)]
+
+
+def _search_trial(run: Path) -> bool:
+    """A run ``green search`` made: a trial outside the budget has no record by design (never energy-measured)."""
+    try:
+        return "search" in json.loads((run / "recipe.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 def clean(findings: list[Finding]) -> list[Finding]:

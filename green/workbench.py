@@ -16,6 +16,7 @@ import shutil
 import uuid
 import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
@@ -43,6 +44,16 @@ log = logging.getLogger(__name__)
 EMBEDDED = "embedded"
 #: Tokens the task's real-length batches are cut to (``measure_artifact`` encodes at 128).
 MAX_REAL_LENGTH = 128
+
+
+@dataclass
+class MadeRun:
+    """A recipe run's folder, its last artifact, one window per step (reused ones marked) and its recipe."""
+
+    run_dir: Path
+    artifact: Artifact
+    steps: list[StepWindow]
+    recipe: dict
 
 
 class Workbench:
@@ -201,6 +212,20 @@ class Workbench:
             return self._run_recipe(spec, device, intended, quick, reuse)
 
     def _run_recipe(self, spec, device: str, intended: str, quick: bool, reuse: bool = True) -> Record:
+        with self.recipe_run(spec, device, quick, reuse) as made:
+            return self._evaluate(made.artifact, made.recipe, device, quick, made.steps, intended,
+                                  reference=self.baseline_reference(device))
+
+    @contextmanager
+    def recipe_run(self, spec: "Recipe", device: str, quick: bool = False, reuse: bool = True,
+                   tag: dict | None = None) -> Iterator["MadeRun"]:
+        """Run a recipe's steps into a new ``runs/<id>/`` (reusing finished steps) and yield what they made.
+
+        The run becomes complete (findable, reusable) only when the ``with`` body returns: then its
+        ``recipe.json`` is written, with ``tag`` merged in (``green search`` names its trial there).
+        An exception, ``kill -9`` included, leaves no complete run: the folder is removed, or left
+        unfinished for ``green doctor --clean``. The caller holds the workdir's lock.
+        """
         import os
 
         from green.compress import StepContext
@@ -240,12 +265,10 @@ class Workbench:
                     steps_energy.append(StepWindow(**artifact.energy, step=step.name, reused=False))
                 parent = artifact
             recipe = spec.to_dict() | {"origin": spec.origin, "digest": spec.digest}
-            record = self._evaluate(parent, recipe, device, quick, steps_energy, intended,
-                                    reference=self.baseline_reference(device))
-            # Last: a run is complete (findable, reusable) only once its record exists, so a kill -9
-            # during the evaluation leaves an unfinished run that `green doctor --clean` removes.
-            atomic_write_json(run_dir / "recipe.json", recipe)
-            return record
+            yield MadeRun(run_dir, parent, steps_energy, recipe)
+            # Last: a run is complete (findable, reusable) only once what it was made for is done, so a
+            # kill -9 during the evaluation leaves an unfinished run that `green doctor --clean` removes.
+            atomic_write_json(run_dir / "recipe.json", recipe | (tag or {}))
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)  # links inside are removed, never what they point at
             raise

@@ -44,29 +44,9 @@ def pairs_jsonl(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_bart_dir(tmp_path_factory) -> Path:
-    """A 2+2-layer, 32-wide BART on the MiniLM tokenizer; weights large enough that outputs depend on inputs."""
-    import torch
-    from transformers import AutoTokenizer, BartConfig, BartForConditionalGeneration, GenerationConfig
+    from conftest import tiny_bart
 
-    from green.models import embedded_model_path
-
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("tiny-bart")
-    tok = AutoTokenizer.from_pretrained(embedded_model_path())
-    config = BartConfig(vocab_size=tok.vocab_size, d_model=32, encoder_layers=2, decoder_layers=2,
-                        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
-                        max_position_embeddings=256, init_std=0.3, pad_token_id=0, bos_token_id=101,
-                        eos_token_id=102, decoder_start_token_id=101, forced_eos_token_id=102)
-    model = BartForConditionalGeneration(config)
-    # Favour the end token enough that some searches end early and some run to max_length: the
-    # search's finishing, length-penalty and early-stopping paths then decide the tokens.
-    with torch.no_grad():
-        model.final_logits_bias[0, 102] = 5.5
-    model.generation_config = GenerationConfig(decoder_start_token_id=101, bos_token_id=101, eos_token_id=102,
-                                               pad_token_id=0, forced_eos_token_id=102, num_beams=2, max_length=12)
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return tiny_bart(tmp_path_factory.mktemp("tiny-bart"))
 
 
 @pytest.fixture(scope="module")

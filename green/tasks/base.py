@@ -158,6 +158,11 @@ class Task(ABC):
     def metrics(self, predictions: np.ndarray, split: Split) -> dict[str, float]:
         """Every metric of the task on a split; must include :attr:`primary_metric`."""
 
+    def row_scores(self, predictions: np.ndarray, split: Split) -> np.ndarray | None:
+        """Per-row scores whose mean is the primary metric (for paired bootstraps), or None when the
+        primary metric is not a mean over rows (token accuracy, macro-F1): callers then resample whole metrics."""
+        return None
+
     @abstractmethod
     def predict(self, runner: Callable[[dict], np.ndarray], encoded: Encoded, batch_size: int = 64,
                 progress: Callable[[int], None] | None = None, multiple_of: int = 1,

@@ -27,6 +27,18 @@ def sentences_per_line(text: str) -> str:
 
 def rouge(predictions: list[str], references: list[str]) -> dict[str, float]:
     """Mean ROUGE-1/2/L/Lsum F-measures of ``predictions`` against ``references`` (0..1)."""
+    rows = rouge_per_row(predictions, references)
+    n = max(1, len(rows))
+    return {k: sum(r[k] for r in rows) / n for k in ROUGE_TYPES}
+
+
+def rouge_rows(predictions: list[str], references: list[str], key: str) -> list[float]:
+    """One ROUGE F-measure (``key``: rougeL...) per row, in row order: what a paired bootstrap resamples."""
+    return [r[key] for r in rouge_per_row(predictions, references)]
+
+
+def rouge_per_row(predictions: list[str], references: list[str]) -> list[dict[str, float]]:
+    """The ROUGE-1/2/L/Lsum F-measures of each prediction against its reference."""
     from rouge_score import rouge_scorer
 
     if len(predictions) != len(references):
@@ -34,18 +46,16 @@ def rouge(predictions: list[str], references: list[str]) -> dict[str, float]:
     from green.progress import progress_bar
 
     scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
-    sums = dict.fromkeys(ROUGE_TYPES, 0.0)
+    rows = []
     long = any(len(t) > 20 * MAX_ROUGE_WORDS for t in (*predictions, *references))
     with progress_bar() as bar:
         task = bar.add_task("ROUGE", total=len(predictions)) if long or len(predictions) > _PROGRESS_ROWS else None
         for pred, ref in zip(predictions, references):
             scores = scorer.score(sentences_per_line(_cap(ref)), sentences_per_line(_cap(pred)))
-            for k in ROUGE_TYPES:
-                sums[k] += scores[k].fmeasure
+            rows.append({k: scores[k].fmeasure for k in ROUGE_TYPES})
             if task is not None:
                 bar.update(task, advance=1)
-    n = max(1, len(predictions))
-    return {k: sums[k] / n for k in ROUGE_TYPES}
+    return rows
 
 
 def _cap(text: str) -> str:

@@ -30,7 +30,7 @@ from green.errors import GreenError
 from green.generation_settings import GENERATION_KEYS, GenerationSettings
 from green.results import Energy
 from green.tasks.base import DataSpec, ModelClass, Split, Task, TaskData, register_task
-from green.tasks.rouge import MAX_ROUGE_WORDS, lead, median_words, rouge
+from green.tasks.rouge import MAX_ROUGE_WORDS, lead, median_words, rouge, rouge_rows
 from green.tasks.rows import file_digest, is_missing, read_hub, read_source, require_columns, warn_leaks
 
 log = logging.getLogger(__name__)
@@ -259,6 +259,10 @@ class Summarization(Task):
         scores = rouge(preds, list(split.targets))
         scores["gen_words"] = float(np.mean([len(p.split()) for p in preds])) if preds else 0.0
         return scores
+
+    def row_scores(self, predictions: np.ndarray, split: Split) -> np.ndarray:
+        """Each summary's ROUGE-L F-measure: the primary metric is their mean."""
+        return np.asarray(rouge_rows([str(p) for p in predictions], list(split.targets), "rougeL"))
 
     def reference(self, data: TaskData, split: Split) -> dict | None:
         """Lead-N: the first N words of each text, N = the median summary length in the train split."""

@@ -24,6 +24,7 @@ from green.budget import TrainBudget
 from green.errors import GreenError
 from green.progress import progress_bar
 from green.tasks.base import Split, Task
+from green.training import watch
 
 if TYPE_CHECKING:
     import torch
@@ -164,6 +165,7 @@ def fit(
             history.append({"epoch": epoch + 1, "steps": step, "train_loss": loss_sum / max(1, n),
                             **{f"val_{k}": v for k, v in metrics.items()}})
             log.info("%s: epoch %d, validation %s %.4f", label, epoch + 1, task.primary_metric, score)
+            watch.epoch_done(label, epoch + 1, score)  # a search may stop a hopeless trial here
             if sign * score > best_score:
                 best_score, stale = sign * score, 0
                 best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
