@@ -106,6 +106,9 @@ def test_a_space_file_with_an_unknown_key_fails_at_its_line(tmp_path, trained):
     ("  - one_of:\n      - quantize: {method: dynamic-int8}", "two or more alternatives"),
     ("  - prune: {heads: {range: [0.1, 1.5]}}", "heads"),  # the extreme 1.5 is validated by prune's own schema
     ("  - quantise: {method: dynamic-int8}", "unknown step"),
+    # A rule between steps that one choice breaks: every combination of choices is chained.
+    ("  - export: {format: onnx, optimize: true}\n  - quantize: {method: {choice: [dynamic-int8, static-int8]}}",
+     "(quantize.method=static-int8): static-int8 after a fused export"),
 ])
 def test_space_errors_name_the_line_and_the_fix(steps, expect):
     text = f"name: s\ndescription: d\nsteps:\n{steps}\n"

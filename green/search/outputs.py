@@ -138,15 +138,18 @@ def write_outputs(search: Any, study: Any, frontier: list, remeasured: dict[int,
         "machine": machine_info().model_dump(), "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     atomic_write_json(folder / "summary.json", summary)
+    e = summary["search_energy"]
+    title = (f"green search {search.name}: {len(rows)} trials, {e['seconds'] / 60:.0f} min of windows, "
+             f"{e['joules'] / 3600:.3g} Wh{' (estimate)' if estimate else ''}")
     try:
-        plot_search(rows, frontier_out, best, s, folder / "search.png", search._objective_words())
+        plot_search(rows, frontier_out, best, s, folder / "search.png", search._objective_words(), title)
     except Exception as exc:  # noqa: BLE001 - a chart must not lose a finished search
         search.notes.append(f"search.png not written: {exc}")
     return summary
 
 
 def plot_search(rows: list[dict], frontier: list[dict], best: dict | None, settings: Any, path: Path,
-                objective: str) -> None:
+                objective: str, title: str) -> None:
     """Every measured trial (drop vs objective), outside-budget ones grey at their drop, the frontier and the choice."""
     import matplotlib
 
@@ -176,7 +179,7 @@ def plot_search(rows: list[dict], frontier: list[dict], best: dict | None, setti
     ax.axvline(settings.max_drop, color="#c0392b", ls="--", lw=1, label=f"--max-drop {settings.max_drop:g}")
     ax.set_xlabel("validation drop below the baseline (points; lower is better \u2190)")
     ax.set_ylabel(objective + (" (ratio)" if "lifetime" not in objective else " (J)"))
-    ax.set_title(f"green search: {len(rows)} trials", fontsize=10)
+    ax.set_title(title, fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7.5, loc="best")
     fig.tight_layout()

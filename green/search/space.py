@@ -21,6 +21,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -116,7 +117,18 @@ class Slot:
     name: str = ""
 
     def option_labels(self) -> list[str]:
-        return ["+".join(s.name for s in option) or "none" for option in self.options]
+        """One name per alternative: its steps, and where two have the same steps, what tells them apart."""
+        names = ["+".join(s.name for s in option) or "none" for option in self.options]
+        labels = []
+        for j, (name, option) in enumerate(zip(names, self.options)):
+            twins = [o for n, o in zip(names, self.options) if n == name]
+            if len(twins) > 1:
+                differ = [f"{k}={_text(v)}" for s_i, s in enumerate(option) if isinstance(s.config, dict)
+                          for k, v in s.config.items()
+                          if any(not isinstance(t[s_i].config, dict) or t[s_i].config.get(k) != v for t in twins)]
+                name += f"({', '.join(differ) or j + 1})"
+            labels.append(name)
+        return labels
 
 
 @dataclass
@@ -279,10 +291,12 @@ def parse_space(text: str, origin: str) -> Space:
             if not isinstance(value, list) or len(value) < 2:
                 raise fail((*loc, "one_of"), "one_of lists two or more alternatives (each a step or a list of steps)")
             options = [_steps_of(v, (*loc, "one_of", j), fail, counts) for j, v in enumerate(value)]
-            labels = ["+".join(s.name for s in o) for o in options]
-            if len(set(labels)) != len(labels):
-                raise fail((*loc, "one_of"), "two alternatives have the same steps; merge them with a choice")
-            slots.append(Slot("one_of", options, loc, f"pick.{i + 1}"))
+            slot = Slot("one_of", options, loc, f"pick.{i + 1}")
+            labels = slot.option_labels()
+            if len(set(labels)) != len(labels) or any(a == b for k, a in enumerate(value) for b in value[k + 1:]):
+                raise fail((*loc, "one_of"), "two alternatives are the same steps with the same settings",
+                           "remove one")
+            slots.append(slot)
         else:
             slots.append(Slot("step", [_steps_of(entry, loc, fail, counts)], loc))
 
@@ -299,12 +313,34 @@ def parse_space(text: str, origin: str) -> Space:
     for variant in variants:
         if not variant:
             raise fail(("steps",), "a trial could skip every step", "make at least one step not optional")
-        problem = chain_problem([(s.name, _first_config(s)) for s in variant])
-        if problem:
-            index, message, fix = problem
-            chosen = " -> ".join(s.name for s in variant)
-            raise fail(variant[index].loc, f"in the combination {chosen}: {message}", fix)
+        # Rules between steps (static int8 after a fused export...) may hold for one choice and not another:
+        # every combination of the variant's choices is chained, as a trial would run it.
+        for pinned in _choice_pinnings(variant):
+            problem = chain_problem([(s.name, _pinned_config(s, pinned)) for s in variant])
+            if problem:
+                index, message, fix = problem
+                chosen = " -> ".join(s.name for s in variant)
+                values = ", ".join(f"{k}={v}" for k, v in pinned.items())
+                raise fail(variant[index].loc, f"in the combination {chosen}{f' ({values})' if values else ''}: "
+                           f"{message}", f"{fix}; or move that choice into a one_of with steps that allow it")
     return space
+
+
+#: Combinations of a variant's choices chained at parse time; past it, each choice is tried alone.
+MAX_PINNINGS = 256
+
+
+def _choice_pinnings(variant: list[SpaceStep]) -> list[dict]:
+    dims = [d for s in variant for d in _dimensions(s.config) if d.choices is not None]
+    if not dims:
+        return [{}]
+    if math.prod(len(d.choices or []) for d in dims) <= MAX_PINNINGS:
+        return [dict(zip([d.name for d in dims], combo)) for combo in itertools.product(*[d.choices or [] for d in dims])]
+    return [{d.name: v} for d in dims for v in d.choices or []]
+
+
+def _pinned_config(step: SpaceStep, pinned: dict) -> Any:
+    return STEPS[step.name].config_cls.model_validate(_fill(step.config, pinned))
 
 
 def _steps_of(value: Any, loc: tuple, fail, counts: dict[str, int]) -> list[SpaceStep]:
@@ -420,6 +456,12 @@ def _resolve(node: Any, trial: Suggest) -> Any:
     if isinstance(node, dict):
         return {k: _resolve(v, trial) for k, v in node.items()}
     return node
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, Dimension):
+        return value.describe()
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
 def _has_space_syntax(node: Any) -> bool:

@@ -30,6 +30,9 @@ from green.search.quality import Quality, paired_drop, validation_quality
 #: first epoch) is stopped: distillation and recovery climb a few points per epoch, not ten.
 PRUNE_MARGIN_POINTS = 5.0
 
+#: Workbenches of this process by (workdir, device, country, region): its data and meters, kept across trials.
+_WORKBENCHES: dict[tuple, Any] = {}
+
 
 @dataclass(frozen=True)
 class TrialJob:
@@ -139,7 +142,10 @@ def _run(job: TrialJob) -> dict:
     from green.workbench import Workbench
 
     started = time.perf_counter()
-    wb = Workbench(job.workdir, device=job.device, country=job.country, region=job.region)
+    key = (job.workdir, job.device, job.country, job.region)
+    if key not in _WORKBENCHES:  # once per worker process: the data is read (and its warnings said) once
+        _WORKBENCHES[key] = Workbench(job.workdir, device=job.device, country=job.country, region=job.region)
+    wb = _WORKBENCHES[key]
     spec, device, _ = wb.plan(job.recipe_file)
     task, data = wb.task(), wb.task_data()
     max_length = wb._task_spec().get("max_length") or 128
