@@ -340,7 +340,7 @@ class Search:
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         pruned = sum(t.state == TrialState.PRUNED for t in trials)
         failed = sum(t.state == TrialState.FAIL and "error" in t.user_attrs for t in trials)
-        within = [t for t in complete if t.user_attrs.get("outcome", {}).get("within")]
+        within = [t for t in complete if t.user_attrs.get("outcome", {}).get("within") and "duplicate_of" not in t.user_attrs]
         best = min(within, key=lambda t: t.values[0], default=None)
         counted = _counted(study)
         elapsed = time.perf_counter() - started
