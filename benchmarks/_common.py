@@ -147,6 +147,43 @@ def latency_interleaved(routes: dict, rows: list[dict], rounds: int = 2, warmup:
             for name, t in times.items()}
 
 
+def run_steps(recipe: str, parent: Artifact, wb, out: Path) -> Artifact:
+    """``recipe``'s steps (a built-in name, a path, or YAML text) run by green's engine on ``parent`` into ``out``.
+
+    No evaluation and no record: for routes a benchmark needs but no user recipe names (a
+    conversion of an intermediate model, say). Each step gets the baseline's task and data.
+    """
+    from green.compress import StepContext
+    from green.engine import run_step
+    from green.recipe import load_recipe, parse_recipe
+
+    task, data = wb.task(), wb.task_data()
+    spec = parse_recipe(recipe, "<benchmark>") if "\n" in recipe else load_recipe(recipe)
+    for i, step in enumerate(spec.steps, 1):
+        ctx = StepContext(out_dir=Path(out) / f"{i:02d}-{step.name}", device="cpu", task=task, data=data,
+                          seed=data.seed)
+        parent = run_step(parent, step.config, ctx)
+    return parent
+
+
+def real_batches(enc, batch_size: int) -> tuple[list, list[int]]:
+    """``enc``'s rows in batches of similar real lengths (as green's evaluation batches them) and their sizes."""
+    from green.batching import sorted_batches
+
+    groups = sorted_batches(enc.lengths, batch_size)
+    return [enc.batch(idx) for idx in groups], [len(idx) for idx in groups]
+
+
+def score_on_test(runners: dict, task, data, tokenizer, max_length: int = 128, batch_size: int = 64) -> dict:
+    """Every route's primary metric on the whole test split, printed as it comes."""
+    enc = task.encode(tokenizer, data.test.inputs, max_length)
+    scores = {}
+    for name, runner in runners.items():
+        scores[name] = task.metrics(task.predict(runner, enc, batch_size), data.test)[task.primary_metric]
+        print(f"{name}: test {task.primary_metric} {scores[name]:.4f}", flush=True)
+    return scores
+
+
 def ratio_summary(windows: dict, route: str, reference: str, key: str = "per_s") -> dict:
     """Per-round ratio of ``route`` to ``reference``: median and range."""
     import statistics

@@ -146,7 +146,7 @@ def main() -> None:
     print(f"generation settings (all routes): {settings}", flush=True)
 
     tokenizer = load_tokenizer(str(baseline.file("tokenizer")))
-    max_length = wb._task_spec().get("max_length") or 128
+    max_length = wb.task_spec().get("max_length") or 128
     test = data.test.head(args.rows)
     enc = task.encode(tokenizer, test.inputs, max_length)
     quality = {}

@@ -35,9 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 warnings.filterwarnings("ignore")
 
-from _common import interleave, latency_interleaved, machine, ratio_summary, save  # noqa: E402
+from _common import interleave, latency_interleaved, machine, ratio_summary, real_batches, save, score_on_test  # noqa: E402
 
-from green.batching import sorted_batches  # noqa: E402
 from green.models import load_tokenizer  # noqa: E402
 from green.records import load_records  # noqa: E402
 from green.report import summarize  # noqa: E402
@@ -99,18 +98,13 @@ def main() -> None:
         **{f"green {name}": open_runner(wb.resolve_artifact(name)[0], "cpu") for name in RECIPES},
     }
     tokenizer = load_tokenizer(str(baseline.file("tokenizer")))
-    test_enc = task.encode(tokenizer, data.test.inputs, 128)
-    accuracy = {}
-    for name, runner in runners.items():
-        accuracy[name] = task.metrics(task.predict(runner, test_enc, 64), data.test)[task.primary_metric]
-        print(f"{name}: test {task.primary_metric} {accuracy[name]:.4f}", flush=True)
+    accuracy = score_on_test(runners, task, data, tokenizer)
 
     enc = task.encode(tokenizer, data.test.inputs[: args.rows], 128)
-    groups = sorted_batches(enc.lengths, args.batch_size)
-    batches = [enc.batch(idx) for idx in groups]
+    batches, sizes = real_batches(enc, args.batch_size)
     print(f"throughput: batch {args.batch_size}, {len(batches)} batches of real lengths, {args.rounds} rounds of "
           f"{args.window_s:.0f} s windows per route", flush=True)
-    windows = interleave(runners, batches, [len(i) for i in groups], args.rounds, args.window_s)
+    windows = interleave(runners, batches, sizes, args.rounds, args.window_s)
     print(f"latency: batch 1, {args.latency_rows} rows x 2, routes alternating", flush=True)
     latency = latency_interleaved(runners, [enc.batch([i]) for i in range(min(args.latency_rows, len(enc)))])
 

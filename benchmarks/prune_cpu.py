@@ -25,9 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 warnings.filterwarnings("ignore")
 
-from _common import interleave, machine, ratio_summary, save  # noqa: E402
+from _common import interleave, machine, ratio_summary, real_batches, save  # noqa: E402
 
-from green.batching import sorted_batches  # noqa: E402
 from green.models import load_tokenizer  # noqa: E402
 from green.records import load_records  # noqa: E402
 from green.runtime import open_runner  # noqa: E402
@@ -60,9 +59,7 @@ def main() -> None:
     data = wb.task_data()
     tokenizer = load_tokenizer(str(arts["baseline (torch fp32)"].file("tokenizer")))
     enc = wb.task().encode(tokenizer, data.test.inputs[: args.rows], 128)
-    groups = sorted_batches(enc.lengths, args.batch_size)
-    batches = [enc.batch(idx) for idx in groups]
-    sizes = [len(idx) for idx in groups]
+    batches, sizes = real_batches(enc, args.batch_size)
     runners = {name: open_runner(art, "cpu") for name, art in arts.items()}
     print(f"{len(runners)} routes, batch {args.batch_size}, {len(batches)} batches of real lengths "
           f"(median {sorted(enc.lengths)[len(enc.lengths) // 2]} tokens), {args.rounds} rounds of "

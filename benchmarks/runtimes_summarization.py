@@ -39,10 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 warnings.filterwarnings("ignore")
 
-from _common import cpu_load, interleave, machine, ratio_summary, save  # noqa: E402
+from _common import cpu_load, interleave, machine, ratio_summary, real_batches, run_steps, save  # noqa: E402
 
-from green.artifacts import Artifact  # noqa: E402
-from green.batching import sorted_batches  # noqa: E402
 from green.models import load_tokenizer  # noqa: E402
 from green.runs import complete_runs  # noqa: E402
 from green.runtime import RuntimeOptions, open_runner  # noqa: E402
@@ -51,19 +49,6 @@ from green.workbench import Workbench  # noqa: E402
 BASE = "torch-fp32"
 INT8 = "green int8 (ORT)"
 CT2 = "ct2 int8 (baseline)"
-
-
-def steps_of(recipe: str, parent: Artifact, wb: Workbench, out: Path) -> Artifact:
-    """The recipe's steps run by green's engine on ``parent`` into ``out`` (no evaluation, no record)."""
-    from green.compress import StepContext
-    from green.engine import run_step
-    from green.recipe import load_recipe
-
-    task, data = wb.task(), wb.task_data()
-    for i, step in enumerate(load_recipe(recipe).steps, 1):
-        ctx = StepContext(out_dir=out / f"{i:02d}-{step.name}", device="cpu", task=task, data=data, seed=data.seed)
-        parent = run_step(parent, step.config, ctx)
-    return parent
 
 
 def the_machine(threads: int | None) -> dict:
@@ -108,7 +93,7 @@ def main() -> None:
             artifacts[name] = wb.resolve_artifact(recipe)[0]
         else:
             print(f"{name}: no {recipe} run in {wb.workdir}; green's steps of {recipe} on the baseline", flush=True)
-            artifacts[name] = steps_of(recipe, baseline, wb, work / recipe)
+            artifacts[name] = run_steps(recipe, baseline, wb, work / recipe)
     for recipe in present:
         if recipe not in ("int8", "ct2-int8"):
             artifacts[f"green {recipe}"] = wb.resolve_artifact(recipe)[0]
@@ -118,7 +103,7 @@ def main() -> None:
     print(f"generation settings (all routes): {settings}", flush=True)
 
     tokenizer = load_tokenizer(str(baseline.file("tokenizer")))
-    max_length = wb._task_spec().get("max_length") or 128
+    max_length = wb.task_spec().get("max_length") or 128
     test = data.test.head(args.rows)
     enc = task.encode(tokenizer, test.inputs, max_length)
     quality = {}
@@ -128,14 +113,13 @@ def main() -> None:
         print(f"{name}: ROUGE-L {quality[name]['rougeL']:.4f} on {len(test)} test rows "
               f"({time.perf_counter() - t0:.0f} s; {runner.describe().get('runtime')})", flush=True)
 
-    groups = sorted_batches(enc.lengths, args.batch_size)
-    batches = [enc.batch(idx) for idx in groups]
+    batches, sizes = real_batches(enc, args.batch_size)
     routes = {name: (lambda r: (lambda b: r.generate(b, settings)))(runner) for name, runner in runners.items()}
     print(f"throughput: batch {args.batch_size}, {len(batches)} batches of real lengths, {args.rounds} rounds of "
           f"{args.window_s:g} s windows per route, {args.load_cores} core(s) loaded", flush=True)
     load = cpu_load(args.load_cores) if args.load_cores else contextlib.nullcontext()
     with load:
-        windows = interleave(routes, batches, [len(i) for i in groups], args.rounds, args.window_s, warmup=1)
+        windows = interleave(routes, batches, sizes, args.rounds, args.window_s, warmup=1)
 
     results = {}
     for name in runners:

@@ -35,9 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 warnings.filterwarnings("ignore")
 
-from _common import interleave, machine, ratio_summary, save  # noqa: E402
+from _common import interleave, machine, ratio_summary, real_batches, save, score_on_test  # noqa: E402
 
-from green.batching import sorted_batches  # noqa: E402
 from green.models import load_tokenizer  # noqa: E402
 from green.records import load_records  # noqa: E402
 from green.runtime import open_runner  # noqa: E402
@@ -104,17 +103,12 @@ def main() -> None:
                "green cpu-max": open_runner(wb.resolve_artifact("cpu-max")[0], "cpu"),
                "search choice": open_runner(wb.resolve_artifact(rerun.recipe)[0], "cpu")}
     tokenizer = load_tokenizer(str(baseline.file("tokenizer")))
-    test_enc = task.encode(tokenizer, data.test.inputs, 128)
-    accuracy = {}
-    for name, runner in runners.items():
-        accuracy[name] = task.metrics(task.predict(runner, test_enc, 64), data.test)[task.primary_metric]
-        print(f"{name}: test {task.primary_metric} {accuracy[name]:.4f}", flush=True)
+    accuracy = score_on_test(runners, task, data, tokenizer)
     enc = task.encode(tokenizer, data.test.inputs[: args.rows], 128)
-    groups = sorted_batches(enc.lengths, args.batch_size)
-    batches = [enc.batch(idx) for idx in groups]
+    batches, sizes = real_batches(enc, args.batch_size)
     print(f"throughput: batch {args.batch_size}, {len(batches)} batches, {args.rounds} rounds of {args.window_s:.0f} s "
           "windows per route, interleaved", flush=True)
-    windows = interleave(runners, batches, [len(i) for i in groups], args.rounds, args.window_s)
+    windows = interleave(runners, batches, sizes, args.rounds, args.window_s)
     routes = {name: {"accuracy": accuracy[name], "points_vs_baseline": (accuracy[name] - accuracy[BASE]) * 100,
                      "throughput_vs_torch_fp32": ratio_summary(windows, name, BASE),
                      "cpu_s_per_sequence_vs_torch_fp32": ratio_summary(windows, name, BASE, "cpu_s_per_sequence"),
@@ -129,7 +123,7 @@ def main() -> None:
     if len(lifetimes) >= 2:
         checks["lifetime picks differ between the inference counts"] = len({v["choice"] for v in lifetimes.values()}) > 1
     out = {**machine("cpu"), "what": "issue 17: green search's choice vs cpu-max, int8 and PyTorch fp32, interleaved",
-           "workdir": str(wb.workdir), "budget": wb._task_spec().get("budget"), "space": args.space,
+           "workdir": str(wb.workdir), "budget": wb.task_spec().get("budget"), "space": args.space,
            "trials": args.trials, "max_drop": args.max_drop, "search_minutes": search_s / 60,
            "search_summary": {k: summary[k] for k in ("choice", "frontier", "states", "search_energy")},
            "lifetime": lifetimes, "rerun_record": rerun.file, "batch_size": args.batch_size, "rounds": args.rounds,

@@ -168,7 +168,7 @@ def _refuse_other_baseline(wb, **given) -> None:
                **{role: f"column_{role}" for role, _ in _column_roles()}}
     typed = {k: v for k, v in given.items() if ctx.get_parameter_source(options[k]) in
              (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
-    spec = wb._task_spec()
+    spec = wb.task_spec()
 
     def same_model(m: str) -> bool:
         ref = str(spec.get("model_ref") or "")

@@ -163,19 +163,23 @@ def _read_recipe_file(path: Path, given: str) -> str:
                          "a recipe is a YAML text file; see `green recipes show int8`") from None
 
 
-def parse_recipe(text: str, origin: str) -> Recipe:
+def read_yaml(text: str, origin: str, kind: str = "recipe") -> tuple[Any, Any]:
+    """``text`` parsed safely: its node tree (for file:line errors) and its value.
+
+    Shared by recipes and search spaces. Refuses what YAML would accept silently or slowly: a
+    text over the size limit, aliases that expand past ``MAX_RECIPE_NODES``, a key given twice.
+    """
     if len(text.encode("utf-8")) > MAX_RECIPE_BYTES:
-        raise GreenError(f"{origin}: recipe is over {MAX_RECIPE_BYTES:,} bytes", "check the file")
+        raise GreenError(f"{origin}: {kind} is over {MAX_RECIPE_BYTES:,} bytes", "check the file")
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
-        nodes = _expanded_size(root)
-        if nodes > MAX_RECIPE_NODES:
-            raise GreenError(f"{origin}: recipe expands to more than {MAX_RECIPE_NODES:,} YAML nodes (aliases)",
-                             "write the recipe out without nested aliases")
+        if _expanded_size(root) > MAX_RECIPE_NODES:
+            raise GreenError(f"{origin}: {kind} expands to more than {MAX_RECIPE_NODES:,} YAML nodes (aliases)",
+                             f"write the {kind} out without nested aliases")
         _refuse_duplicate_keys(root, origin)
-        raw = yaml.safe_load(text)
+        return root, yaml.safe_load(text)
     except RecursionError:
-        raise GreenError(f"{origin}: recipe is nested too deeply", "a recipe is a flat list of steps") from None
+        raise GreenError(f"{origin}: {kind} is nested too deeply", f"a {kind} is a flat list of steps") from None
     except ValueError as exc:  # an integer past Python's digit limit
         raise GreenError(f"{origin}: {str(exc).split(';')[0][:120]}", "write numbers with fewer digits") from None
     except yaml.YAMLError as exc:
@@ -183,6 +187,10 @@ def parse_recipe(text: str, origin: str) -> Recipe:
         where = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise GreenError(f"{where}: YAML syntax error: {problem}", "fix the YAML at that line") from None
+
+
+def parse_recipe(text: str, origin: str) -> Recipe:
+    root, raw = read_yaml(text, origin)
     if isinstance(raw, dict) and isinstance(raw.get("name"), str) and raw["name"] in RESERVED_NAMES:
         raise GreenError(f"{origin}:{_line_of(root, ('name',))}: name: {raw['name']!r} is reserved for the workbench's "
                          "own reference", "give the recipe another name")

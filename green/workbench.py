@@ -191,7 +191,7 @@ class Workbench:
             self._evaluate_baseline(Artifact.load(self.baseline_dir), device, train_kwargs.get("quick", False))
 
     def _evaluate_baseline(self, artifact: Artifact, device: str, quick: bool) -> Record:
-        spec = self._task_spec()
+        spec = self.task_spec()
         recipe = {"name": BASELINE, "origin": BASELINE,
                   "description": f"fine-tuned {spec['model']} ({spec['budget']} budget), PyTorch fp32",
                   "steps": [{"train": artifact.params}], "evaluate": {"runtime": "torch", "device": "any"}}
@@ -234,7 +234,7 @@ class Workbench:
 
         task = self.task()
         task_data = self.task_data()
-        quick = quick or self._task_spec().get("quick", False)
+        quick = quick or self.task_spec().get("quick", False)
 
         run_id = new_record_id(spec.name)
         run_dir = self.runs_dir / run_id
@@ -318,16 +318,17 @@ class Workbench:
         return device, want if want != "any" else device.split(":")[0]
 
     # -- the workdir's task ----------------------------------------------------------------
-    def _task_spec(self) -> dict:
+    def task_spec(self) -> dict:
+        """The workdir's task.json: the task, its data and columns, the budget, max_length, quick."""
         return read_task_file(self.task_file)
 
     def task(self) -> Task:
-        return get_task(self._task_spec()["task"])
+        return get_task(self.task_spec()["task"])
 
     def task_data(self) -> TaskData:
         """The workdir's data, read and split as when the baseline was trained (cached per Workbench)."""
         if self._data is None:
-            spec = self._task_spec()
+            spec = self.task_spec()
             self._data = self.task().load_data(DataSpec(spec["data"], spec["columns"], spec["seed"]))
             if spec.get("fingerprint") and self._data.fingerprint != spec["fingerprint"]:
                 warnings.warn("the data file changed since the baseline was trained; metrics may not compare",
@@ -339,7 +340,7 @@ class Workbench:
                   intended: str | None = None, reference: Reference | None = None) -> Record:
         from green.evaluate.evaluation import Subject, evaluate_artifact
 
-        spec = self._task_spec()
+        spec = self.task_spec()
         run_recipe = RunRecipe.of(recipe)
         settings = default_settings(device, quick or spec.get("quick", False), run_recipe.evaluate.batch_size)
         subject = Subject(artifact, run_recipe, self.task(), self.task_data(), device, self.meter(device), settings,
@@ -369,10 +370,10 @@ class Workbench:
         else:
             found = find_run(self.runs_dir, target)
         if found:
-            if self.task_file.is_file() and found[0].task != self._task_spec()["task"]:
+            if self.task_file.is_file() and found[0].task != self.task_spec()["task"]:
                 # A summarizer measured for a classification workdir ran for a minute, then a KeyError.
                 raise GreenError(f"{found[0].path} is a {found[0].task} artifact; {self.workdir} is a "
-                                 f"{self._task_spec()['task']} workdir",
+                                 f"{self.task_spec()['task']} workdir",
                                  "pass that artifact's own --workdir, or an artifact of this workdir")
             # A looping parent chain or a deleted model file fails now, not after the meters started.
             found[0].lineage()
@@ -436,7 +437,7 @@ class Workbench:
         max_length = 128
         if self.task_file.is_file():
             task, data = self.task(), self.task_data()
-            max_length = self._task_spec().get("max_length") or max_length
+            max_length = self.task_spec().get("max_length") or max_length
         else:  # an artifact folder outside any workdir: its task's embedded default data
             task = get_task(artifact.task)
             data = task.load_data(DataSpec(EMBEDDED))
@@ -466,7 +467,7 @@ class Workbench:
         if not self.records_dir.is_dir() or not any(self.records_dir.glob("*.json")):
             raise GreenError(f"no records in {self.workdir}", "run `green compress --recipe int8` first, or pass --workdir")
         check_writable(self.report_dir if self.report_dir.is_dir() else self.workdir)
-        task = self._task_spec()["task"] if self.task_file.is_file() else None
+        task = self.task_spec()["task"] if self.task_file.is_file() else None
         with disk_errors(self.report_dir):
             return Report(*build_report(self.records_dir, self.report_dir, device_kind, task=task))
 
@@ -506,7 +507,7 @@ class Workbench:
             deploy.push_folder(to, push_to_hub)  # fails in one line before anything is written
         artifact, recipe = self._export_target(target)
         record, baseline = self._export_records(artifact)
-        task = self._task_spec() if self.task_file.is_file() else {"task": artifact.task}
+        task = self.task_spec() if self.task_file.is_file() else {"task": artifact.task}
         chain = list(reversed(artifact.lineage()))
         lineage = [(a.step, deploy.neutral(dict(a.params))) for a in chain]
         needs = deploy.needs_green(artifact)

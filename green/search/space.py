@@ -32,15 +32,7 @@ from pydantic import ValidationError
 
 from green.compress import STEPS, chain_problem
 from green.errors import GreenError
-from green.recipe import (
-    MAX_RECIPE_NODES,
-    EvaluateSettings,
-    _expanded_size,
-    _line_of,
-    _pydantic_message,
-    _read_recipe_file,
-    _refuse_duplicate_keys,
-)
+from green.recipe import EvaluateSettings, _line_of, _pydantic_message, _read_recipe_file, read_yaml
 
 #: Keys a space file may have at its top level.
 TOP_KEYS = ("version", "name", "description", "steps", "evaluate")
@@ -242,20 +234,7 @@ def load_space(name_or_path: str) -> Space:
 
 def parse_space(text: str, origin: str) -> Space:
     """Validate a space's text: its syntax, every step's keys and values, every structural variant's chain."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        if _expanded_size(root) > MAX_RECIPE_NODES:
-            raise GreenError(f"{origin}: space expands to more than {MAX_RECIPE_NODES:,} YAML nodes (aliases)",
-                             "write the space out without nested aliases")
-        _refuse_duplicate_keys(root, origin)
-        raw = yaml.safe_load(text)
-    except RecursionError:
-        raise GreenError(f"{origin}: space is nested too deeply", "a space is a flat list of steps") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
-        raise GreenError(f"{where}: YAML syntax error: {getattr(exc, 'problem', None) or exc}",
-                         "fix the YAML at that line") from None
+    root, raw = read_yaml(text, origin, "space")
 
     def fail(loc: tuple, message: str, fix: str = "see `green recipes show cpu-classification` for a valid space"):
         line = _line_of(root, loc)

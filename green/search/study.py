@@ -116,6 +116,7 @@ class Search:
         self.device = device
         self.ray_address = ray_address
         self.notes: list[str] = []
+        self._baseline_j: float | None = None
         space = load_space(settings.space)
         self.space, left_out = space.without(_missing_runtimes())
         self.notes += left_out
@@ -160,7 +161,7 @@ class Search:
             wb = self.wb
             recipe = RunRecipe.of({"name": BASELINE, "origin": BASELINE, "evaluate": {"runtime": "torch"}})
             quality = validation_quality(Artifact.load(wb.baseline_dir), recipe, wb.task(), wb.task_data().validation,
-                                         self.device, wb._task_spec().get("max_length") or 128)
+                                         self.device, wb.task_spec().get("max_length") or 128)
             save_quality(quality, path)
         return path, load_quality(path)
 
@@ -326,12 +327,17 @@ class Search:
         return [value, outcome["drop"]] if s.multi else [value]
 
     def _baseline_per_j(self) -> float:
+        """The baseline's energy per inference on this device kind, from its latest record (read once)."""
         from green.records import load_records
         from green.runs import BASELINE
 
-        kind = self.device.split(":")[0]
-        recs = [r for r in load_records(self.wb.records_dir) if r.recipe == BASELINE and r.device.kind == kind]
-        return (recs[-1].energy_per_inference_j or 1.0) if recs else 1.0
+        if self._baseline_j is None:
+            kind = self.device.split(":")[0]
+            recs = [r for r in load_records(self.wb.records_dir) if r.recipe == BASELINE and r.device.kind == kind]
+            if not recs or not recs[-1].energy_per_inference_j:
+                return 1.0  # not cached: a baseline record may still be written during the search
+            self._baseline_j = recs[-1].energy_per_inference_j
+        return self._baseline_j
 
     def _progress(self, study, running: int, started: float) -> None:
         from optuna.trial import TrialState

@@ -148,7 +148,7 @@ def _run(job: TrialJob) -> dict:
     wb = _WORKBENCHES[key]
     spec, device, _ = wb.plan(job.recipe_file)
     task, data = wb.task(), wb.task_data()
-    max_length = wb._task_spec().get("max_length") or 128
+    max_length = wb.task_spec().get("max_length") or 128
     baseline = load_quality(Path(job.baseline_quality))
     meter = wb.meter(device)
     observer = _pruning_reporter(job)
@@ -206,7 +206,7 @@ def measure_on_validation(wb: Any, artifact: Any, recipe: Any, device: str, quic
     reference = reference or Reference(BASELINE, Artifact.load(wb.baseline_dir), device)
     with measuring_alone():
         record = measure_artifact(subject, [settings.batch_size], reference=reference,
-                                  max_length=wb._task_spec().get("max_length") or 128)
+                                  max_length=wb.task_spec().get("max_length") or 128)
     record.notes.append(f"{note}: measured on the validation split ({len(data.validation)} rows) "
                         f"on {node_label()}, {'quick' if quick else 'full'} settings")
     write_record(wb.records_dir, record)
