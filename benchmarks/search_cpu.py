@@ -2,6 +2,7 @@
 
     python benchmarks/search_cpu.py --workdir W [--quick] [--trials 12] [--max-drop 1.0]
                                     [--lifetime 1e4,1e8] [--rounds 7] [--window-s 3] [--out DIR]
+                                    [--data embedded|rotten-tomatoes|PATH.csv --text-column C --label-column C]
 
 In workdir W (its baseline trained first if it has none: ``cpu-default`` on a CPU, or the
 ``quick`` budget with ``--quick``) it runs ``green search`` with the built-in CPU space for
@@ -35,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 warnings.filterwarnings("ignore")
 
-from _common import interleave, machine, ratio_summary, real_batches, save, score_on_test  # noqa: E402
+from _common import PACKAGED_DATA, interleave, machine, packaged_data, ratio_summary, real_batches, save, score_on_test  # noqa: E402
 
 from green.models import load_tokenizer  # noqa: E402
 from green.records import load_records  # noqa: E402
@@ -58,13 +59,26 @@ def main() -> None:
     ap.add_argument("--window-s", type=float, default=3.0)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--rows", type=int, default=2000, help="test rows cycled through (real lengths)")
+    ap.add_argument("--data", default="embedded",
+                    help=f"the baseline's data if the workdir has none: embedded, {', '.join(PACKAGED_DATA)} or a CSV")
+    ap.add_argument("--text-column", default=None)
+    ap.add_argument("--label-column", default=None)
+    ap.add_argument("--name", default="", help="a suffix for the results file (e.g. the data set's name)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
 
     wb = Workbench(args.workdir, device="cpu")
+    data_arg, columns, data_what = args.data, {"text": args.text_column, "label": args.label_column}, args.data
+    if args.data in PACKAGED_DATA:
+        path, columns, data_what = packaged_data(args.data, wb.workdir / "data")
+        data_arg = str(path)
     if not wb.has_baseline():
-        print(f"green train{' --quick' if args.quick else ''} (no baseline in {wb.workdir} yet)", flush=True)
-        wb.train(quick=args.quick)
+        print(f"green train{' --quick' if args.quick else ''} --data {data_arg} (no baseline in {wb.workdir} yet)",
+              flush=True)
+        wb.train(data=data_arg, columns={k: v for k, v in columns.items() if v}, quick=args.quick)
+    elif wb.task_spec().get("data") != data_arg and args.data != "embedded":
+        raise SystemExit(f"error: {wb.workdir} holds a baseline trained on {wb.task_spec().get('data')}, "
+                         f"not {data_arg}; pass an empty --workdir for --data {args.data}")
     t0 = time.perf_counter()
     result = Search(wb, SearchSettings(space=args.space, trials=args.trials, max_drop=args.max_drop), "cpu").run()
     search_s = time.perf_counter() - t0
@@ -82,10 +96,13 @@ def main() -> None:
         lifetimes[text] = {"inferences": n, "minutes": (time.perf_counter() - t1) / 60, "choice": pick["recipe"],
                            "choice_make_j": front[pick["trial"]]["make_j"],
                            "choice_per_inference_j": front[pick["trial"]]["per_inference_j"],
+                           "choice_lifetime": front[pick["trial"]].get("lifetime"), "notes": life.notes,
                            "frontier": [{k: f[k] for k in ("trial", "recipe", "make_j", "per_inference_j", "value",
                                                            "drop")} for f in life.summary["frontier"]]}
-        print(f"lifetime at {text}: picks {pick['recipe']} (made with {lifetimes[text]['choice_make_j']:.0f} J)",
-              flush=True)
+        costs = lifetimes[text]["choice_lifetime"] or {}
+        print(f"lifetime at {text}: picks {pick['recipe']} (made with {lifetimes[text]['choice_make_j']:.0f} J, "
+              f"its share of the search {costs.get('search_share_j', 0):.0f} J; pays back after "
+              f"{costs.get('payback_inferences') or float('nan'):.3g} inferences)", flush=True)
 
     done = {r.recipe for r in load_records(wb.records_dir)}
     for recipe in ("int8", "cpu-max"):
@@ -123,14 +140,15 @@ def main() -> None:
     if len(lifetimes) >= 2:
         checks["lifetime picks differ between the inference counts"] = len({v["choice"] for v in lifetimes.values()}) > 1
     out = {**machine("cpu"), "what": "issue 17: green search's choice vs cpu-max, int8 and PyTorch fp32, interleaved",
-           "workdir": str(wb.workdir), "budget": wb.task_spec().get("budget"), "space": args.space,
+           "workdir": str(wb.workdir), "data": data_what, "budget": wb.task_spec().get("budget"),
+           "test_rows": len(data.test.inputs), "space": args.space,
            "trials": args.trials, "max_drop": args.max_drop, "search_minutes": search_s / 60,
            "search_summary": {k: summary[k] for k in ("choice", "frontier", "states", "search_energy")},
            "lifetime": lifetimes, "rerun_record": rerun.file, "batch_size": args.batch_size, "rounds": args.rounds,
            "window_s": args.window_s, "routes": routes, "choice_vs_cpu_max": choice_vs_cpumax, "checks": checks,
            "energy_note": "CPU energy here is codecarbon's estimate (no RAPL); throughput ratios are measured",
            "windows": windows}
-    path = save("search_cpu", "cpu", out, args.out)
+    path = save("search_cpu" + (f"-{args.name}" if args.name else ""), "cpu", out, args.out)
     print(f"\n{'route':16s} {'seq/s':>7s} {'x torch fp32 (range)':>22s} {'accuracy':>9s} {'pts':>6s}")
     for name, r in routes.items():
         t = r["throughput_vs_torch_fp32"]

@@ -307,6 +307,17 @@ def test_lifetime_objective_adds_the_energy_of_making(workdir):
         o = t.user_attrs["outcome"]
         assert t.values[0] == pytest.approx(o["make_j"] + 1e4 * o["per_inference_j"])
         assert o["make_j"] > 0  # export and quantization were measured steps
+    summary = json.loads((workdir / "search" / "life" / "summary.json").read_text())
+    (front,) = summary["frontier"]
+    costs = front["lifetime"]
+    # Each candidate also carries its share of the search: the search's energy over the trials it judged.
+    assert summary["search_energy"]["joules"] > 0
+    assert costs["search_share_j"] == pytest.approx(summary["search_energy"]["joules"] / summary["trials"])
+    assert costs["make_j"] == pytest.approx(front["make_j"])
+    assert costs["total_j"] == pytest.approx(costs["make_j"] + costs["search_share_j"] + costs["use_j"])
+    assert costs["use_j"] == pytest.approx(1e4 * front["remeasured"]["per_inference_j"])
+    assert costs["baseline_j"] == pytest.approx(1e4 * front["remeasured"]["reference_per_inference_j"])
+    assert costs["pays_back"] == (costs["total_j"] < costs["baseline_j"])
 
 
 def test_summarization_space_runs_end_to_end_on_a_tiny_bart(tmp_path):
@@ -349,3 +360,15 @@ def test_search_on_a_local_ray_of_two_cpus(workdir):
         assert any("ray node" in n for n in rec["notes"])
     spent = study.user_attrs["spent"]
     assert any(w.get("where") == "driver" for w in spent) and any("trial" in w for w in spent)
+
+
+def test_lifetime_costs_pay_back_only_when_serving_saves_more_than_making_and_searching():
+    from green.search.outputs import lifetime_costs
+
+    # 100 J of steps, 400 J of search over 4 trials, 0.01 J saved per inference: 200 J to pay back.
+    c = lifetime_costs(100.0, 0.02, 0.03, 1e4, 400.0, 4)
+    assert c["search_share_j"] == 100.0 and c["total_j"] == pytest.approx(100 + 100 + 200)
+    assert c["payback_inferences"] == pytest.approx(2e4) and c["pays_back"] is False
+    assert lifetime_costs(100.0, 0.02, 0.03, 1e8, 400.0, 4)["pays_back"] is True
+    slower = lifetime_costs(100.0, 0.04, 0.03, 1e8, 400.0, 4)  # costs more per inference: never pays back
+    assert slower["payback_inferences"] is None and slower["pays_back"] is False

@@ -78,6 +78,29 @@ def trial_rows(study: Any, folder: Path) -> list[dict]:
     return rows
 
 
+def lifetime_costs(make_j: float, per_inference_j: float, reference_per_inference_j: float | None,
+                   inferences: float, search_j: float, trials: int) -> dict:
+    """A candidate's energy over its life, beside the baseline's.
+
+    Making it is every one of its steps (as if run from scratch: what rerunning ``best.yaml`` in an
+    empty workdir costs) plus its share of the search: the search's whole energy, trials and
+    re-measurement included, split evenly over the trials it ran. The share is the same for every
+    candidate of one search, so it never changes which one wins; it decides whether any of them
+    pays back against serving the baseline, and after how many inferences.
+    """
+    share = search_j / max(1, trials)
+    use = inferences * per_inference_j
+    total = make_j + share + use
+    out: dict[str, Any] = {"inferences": inferences, "make_j": make_j, "search_share_j": share, "use_j": use,
+                           "total_j": total, "baseline_j": None, "pays_back": None, "payback_inferences": None}
+    if reference_per_inference_j:
+        saved = reference_per_inference_j - per_inference_j
+        out |= {"baseline_j": inferences * reference_per_inference_j,
+                "pays_back": total < inferences * reference_per_inference_j,
+                "payback_inferences": (make_j + share) / saved if saved > 0 else None}
+    return out
+
+
 def write_trials_csv(rows: list[dict], path: Path) -> None:
     tmp = path.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as handle:
@@ -104,14 +127,24 @@ def write_outputs(search: Any, study: Any, frontier: list, remeasured: dict[int,
     front_dir.mkdir(exist_ok=True)
     for old in front_dir.glob("t*.yaml"):
         old.unlink()
+    spent = study.user_attrs.get("spent", [])
+    energy_j = sum(w.get("joules") or 0.0 for w in spent)
+    estimate = any(w.get("estimate") for w in spent)
+    judged = sum(1 for r in rows if not r["state"].startswith("=") and r["state"] != "interrupted")
     frontier_out = []
     for t in frontier:
         recipe = _recipe_of_trial(folder, t.number)
         (front_dir / f"t{t.number:03d}.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
         o = t.user_attrs["outcome"]
+        m = remeasured.get(t.number) or {}
+        reference = m.get("reference_per_inference_j") or o.get("reference_per_inference_j")
+        costs = lifetime_costs(o["make_j"], m.get("per_inference_j") or o["per_inference_j"], reference,
+                               s.inferences, energy_j, judged)
         frontier_out.append({"trial": t.number, "recipe": short_recipe(recipe), "drop": o["drop"], "bound": o["bound"],
                              "value": t.values[0], "energy_ratio": o["energy_ratio"], "make_j": o["make_j"],
                              "per_inference_j": o["per_inference_j"], "run": o["run"],
+                             "payback_inferences": costs["payback_inferences"],
+                             **({"lifetime": costs} if s.objective == "lifetime" else {}),
                              "remeasured": remeasured.get(t.number)})
     best = None
     if choice is not None:
@@ -122,9 +155,12 @@ def write_outputs(search: Any, study: Any, frontier: list, remeasured: dict[int,
         (folder / "best.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
         best = {"trial": choice, "recipe": short_recipe(recipe), "file": str(folder / "best.yaml"),
                 "validation": remeasured.get(choice), "test": test}
-    spent = study.user_attrs.get("spent", [])
-    energy_j = sum(w.get("joules") or 0.0 for w in spent)
-    estimate = any(w.get("estimate") for w in spent)
+        costs = next(f for f in frontier_out if f["trial"] == choice).get("lifetime")
+        if costs and costs["pays_back"] is False:
+            search.notes.append(
+                f"at {s.inferences:.3g} inferences no candidate pays back: the choice costs {costs['total_j']:.3g} J "
+                f"(making {costs['make_j']:.3g} J, its share of the search {costs['search_share_j']:.3g} J, serving "
+                f"{costs['use_j']:.3g} J) against {costs['baseline_j']:.3g} J for serving the baseline")
     summary = {
         "name": search.name, "space": search.space.origin, "settings": {k: v for k, v in vars(s).items()},
         "objective": search._objective_words(), "trials": len(rows),
@@ -141,6 +177,9 @@ def write_outputs(search: Any, study: Any, frontier: list, remeasured: dict[int,
     e = summary["search_energy"]
     title = (f"green search {search.name}: {len(rows)} trials, {e['seconds'] / 60:.0f} min of windows, "
              f"{e['joules'] / 3600:.3g} Wh{' (estimate)' if estimate else ''}")
+    if s.objective == "lifetime":
+        title += (f"\neach candidate: its steps' energy + {s.inferences:.3g} inferences + its share of the search "
+                  f"({energy_j / max(1, judged):.3g} J, the same for all)")
     try:
         plot_search(rows, frontier_out, best, s, folder / "search.png", search._objective_words(), title)
     except Exception as exc:  # noqa: BLE001 - a chart must not lose a finished search
@@ -161,9 +200,10 @@ def plot_search(rows: list[dict], frontier: list[dict], best: dict | None, setti
     outside = [r for r in rows if r["state"] == "outside"]
     ax.scatter([r["drop"] for r in inside], [r["value"] for r in inside], color="#2b7bba", label="within budget",
                zorder=3)
-    for r in inside:
-        ax.annotate(f"t{r['trial']:03d}", (r["drop"], r["value"]), xytext=(4, 3), textcoords="offset points",
-                    fontsize=7)
+    lifetime = "lifetime" in objective
+    for r in inside:  # under the lifetime objective, what making each candidate cost is the reason it wins or not
+        label = f"t{r['trial']:03d}" + (f" make {r['make_j']:.3g} J" if lifetime and r["make_j"] is not None else "")
+        ax.annotate(label, (r["drop"], r["value"]), xytext=(4, 3), textcoords="offset points", fontsize=7)
     if outside and inside:
         top = max(r["value"] for r in inside)
         ax.scatter([r["drop"] for r in outside], [top] * len(outside), color="#bbbbbb", marker="x",

@@ -404,7 +404,9 @@ class Search:
                                             note=f"green search {self.name} frontier, trial {t.number}")
                 p = rec.paired
                 cache[str(t.number)] = {"energy_ratio": p.energy_ratio, "energy_ratio_range": p.energy_ratio_range,
-                                        "per_inference_j": p.per_inference_j, "throughput_ratio": p.throughput_ratio,
+                                        "per_inference_j": p.per_inference_j,
+                                        "reference_per_inference_j": p.reference_per_inference_j,
+                                        "throughput_ratio": p.throughput_ratio,
                                         "rounds": p.rounds, "converged": p.converged,
                                         "record": Path(rec.file).name if rec.file else None}
                 atomic_write_json(cache_path, cache)
