@@ -35,7 +35,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 warnings.filterwarnings("ignore")
 
-from _common import interleave, latency_interleaved, machine, ratio_summary, real_batches, save, score_on_test  # noqa: E402
+from _common import (  # noqa: E402
+    ensure_runs,
+    interleave,
+    latency_interleaved,
+    machine,
+    ratio_summary,
+    real_batches,
+    save,
+    score_on_test,
+)
 
 from green.models import load_tokenizer  # noqa: E402
 from green.records import load_records  # noqa: E402
@@ -82,11 +91,7 @@ def main() -> None:
     args = ap.parse_args()
 
     wb = Workbench(args.workdir, device="cpu")
-    done = {r.recipe for r in load_records(wb.records_dir)} if wb.records_dir.is_dir() else set()
-    for recipe in RECIPES:
-        if recipe not in done:
-            print(f"green compress --recipe {recipe} (no run in {wb.workdir} yet)", flush=True)
-            wb.compress(recipe)
+    ensure_runs(wb, RECIPES)
     task, data = wb.task(), wb.task_data()
     baseline = wb.resolve_artifact("baseline")[0]
     work = Path(tempfile.mkdtemp(prefix="green-cpu-max-"))

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 warnings.filterwarnings("ignore")
 
-from _common import interleave, machine, ratio_summary, real_batches, save  # noqa: E402
+from _common import ensure_runs, interleave, machine, ratio_summary, real_batches, save  # noqa: E402
 
 from green.models import load_tokenizer  # noqa: E402
 from green.records import load_records  # noqa: E402
@@ -47,11 +47,7 @@ def main() -> None:
     args = ap.parse_args()
 
     wb = Workbench(args.workdir, device="cpu")
-    done = {r.recipe for r in load_records(wb.records_dir)} if wb.records_dir.is_dir() else set()
-    for recipe in RECIPES:
-        if recipe not in done:
-            print(f"green compress --recipe {recipe} (no run in {wb.workdir} yet)", flush=True)
-            wb.compress(recipe)
+    ensure_runs(wb, RECIPES)
     records = {r.recipe: r for r in load_records(wb.records_dir) if r.kind == "evaluation"}
 
     arts = {"baseline (torch fp32)": wb.resolve_artifact("baseline")[0]}

@@ -34,7 +34,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -42,10 +41,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 warnings.filterwarnings("ignore")
 
-from _common import cpu_load, interleave, machine, ratio_summary, real_batches, run_steps, save, score_on_test  # noqa: E402
+from _common import (  # noqa: E402
+    cpu_load,
+    ensure_runs,
+    interleave,
+    machine,
+    ratio_summary,
+    real_batches,
+    run_steps,
+    save,
+    score_on_test,
+)
 
 from green.models import load_tokenizer  # noqa: E402
-from green.records import load_records  # noqa: E402
 from green.runtime import open_runner  # noqa: E402
 from green.workbench import Workbench  # noqa: E402
 
@@ -87,14 +95,7 @@ def main() -> None:
         wb.train()
     if wb.task().name != "text-classification":
         sys.exit(f"{wb.workdir} is a {wb.task().name} workdir; this benchmark needs a text-classification one")
-    made = {}
-    for recipe in RECIPES:
-        done = {r.recipe for r in load_records(wb.records_dir)}
-        if recipe not in done:
-            print(f"green compress --recipe {recipe}", flush=True)
-            t0 = time.perf_counter()
-            wb.compress(recipe)
-            made[recipe] = time.perf_counter() - t0
+    made = ensure_runs(wb, RECIPES)
     baseline = wb.resolve_artifact("baseline")[0]
     cpu_max = wb.resolve_artifact("cpu-max")[0]
     pruned = next(a for a in cpu_max.lineage() if a.step == "prune")
@@ -137,15 +138,20 @@ def main() -> None:
     fastest_green = max(within, key=lambda n: routes[n]["throughput_vs_torch_fp32"]["median"]) if within else None
     on_pruned = [n for n, (m, _) in ROUTES.items() if m == "cpu-max model"]
     fastest_pruned = max(on_pruned, key=lambda n: routes[n]["throughput_vs_torch_fp32"]["median"])
-    vs = ratio_summary(windows, fastest_green, fastest_pruned) if fastest_green else None
+    # When green's fastest recipe is itself the fastest route on cpu-max's model, comparing it with itself
+    # says nothing: it is compared with the next fastest route on that model instead.
+    peer = fastest_pruned if fastest_pruned != fastest_green else max(
+        (n for n in on_pruned if n != fastest_green), key=lambda n: routes[n]["throughput_vs_torch_fp32"]["median"])
+    vs = ratio_summary(windows, fastest_green, peer) if fastest_green else None
     checks = {"green's fastest recipe within 1.5 points at least as fast as the fastest route on cpu-max's model":
-              bool(vs and vs["median"] >= 1.0)}
+              bool(fastest_green and (fastest_green == fastest_pruned or vs["median"] >= 1.0))}
     payload = {**machine("cpu"), "what": "issue 18: classification runtimes (ONNX Runtime, OpenVINO fp32, OpenVINO "
                "NNCF int8) on the baseline and on cpu-max's model, interleaved windows in one process",
                "workdir": str(wb.workdir), "budget": wb.task_spec().get("budget"), "batch_size": args.batch_size,
                "rows": len(enc), "rounds": args.rounds, "window_s": args.window_s, "load_cores": args.load_cores,
                "compress_seconds": made, "routes": routes, "fastest_green_within_1_5": fastest_green,
-               "fastest_on_cpu_max_model": fastest_pruned, "fastest_green_vs_fastest_on_cpu_max_model": vs,
+               "fastest_on_cpu_max_model": fastest_pruned, "fastest_green_compared_with": peer,
+               "fastest_green_vs_compared": vs,
                "checks": checks, "windows": windows,
                "energy_note": "throughput and CPU time are measured; no energy figure is reported here"}
     path = save("runtimes_classification" + (f"-{args.tag}" if args.tag else ""), "cpu", payload, args.out)
@@ -160,7 +166,8 @@ def main() -> None:
         print(f"{name:28s} {r['per_s_median']:7.0f} {t['median']:8.2f}x ({t['min']:.2f}-{t['max']:.2f}) {peer:>17s} "
               f"{r['accuracy']:9.4f} {r['points_vs_baseline']:+6.2f}")
     if vs:
-        print(f"{fastest_green} / {fastest_pruned}: {vs['median']:.2f}x ({vs['min']:.2f}-{vs['max']:.2f})")
+        print(f"fastest route on cpu-max's model: {fastest_pruned}; green's fastest within 1.5 points: "
+              f"{fastest_green}, {vs['median']:.2f}x ({vs['min']:.2f}-{vs['max']:.2f}) {peer}")
     for k, ok in checks.items():
         print(f"  {k}: {'PASS' if ok else 'FAIL'}")
     print(f"wrote {path}")

@@ -36,10 +36,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 warnings.filterwarnings("ignore")
 
-from _common import PACKAGED_DATA, interleave, machine, packaged_data, ratio_summary, real_batches, save, score_on_test  # noqa: E402
+from _common import (  # noqa: E402
+    PACKAGED_DATA,
+    ensure_runs,
+    interleave,
+    machine,
+    packaged_data,
+    ratio_summary,
+    real_batches,
+    save,
+    score_on_test,
+)
 
 from green.models import load_tokenizer  # noqa: E402
-from green.records import load_records  # noqa: E402
 from green.runtime import open_runner  # noqa: E402
 from green.search.study import Search, SearchSettings, parse_count  # noqa: E402
 from green.workbench import Workbench  # noqa: E402
@@ -104,11 +113,7 @@ def main() -> None:
               f"its share of the search {costs.get('search_share_j', 0):.0f} J; pays back after "
               f"{costs.get('payback_inferences') or float('nan'):.3g} inferences)", flush=True)
 
-    done = {r.recipe for r in load_records(wb.records_dir)}
-    for recipe in ("int8", "cpu-max"):
-        if recipe not in done:
-            print(f"green compress --recipe {recipe}", flush=True)
-            wb.compress(recipe)
+    ensure_runs(wb, ("int8", "cpu-max"))
     best_file = summary["choice"]["file"]
     rerun = wb.compress(best_file)  # the user's rerun: every step reused, evaluated on the test split
     print(f"rerun of best.yaml: test {rerun.primary_value:.4f}", flush=True)

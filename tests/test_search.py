@@ -350,7 +350,10 @@ def test_search_on_a_local_ray_of_two_cpus(workdir):
     res = run_green("search", "--space", str(space), "--trials", "2", "--max-drop", "50", "--frontier", "1",
                     "--ray-address", "local", "--workdir", str(workdir), "--device", "cpu")
     assert res.returncode == 0, res.stderr[-4000:]
-    assert "Ray at local" in _words(res.stderr)
+    assert "Ray at local" in _words(res.stderr) and "Ray Tune trial(s) at once" in _words(res.stderr)
+    # Ray Tune ran them: its experiment (one folder per Tune trial) sits in the search's folder.
+    (experiment,) = (workdir / "search" / "tiny" / "ray").glob("tune-*")
+    assert sorted(p.name for p in experiment.iterdir() if p.is_dir()) == ["t000", "t001"]
     study = _study(workdir / "search" / "tiny")
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert len(done) == 2

@@ -218,15 +218,17 @@ class Search:
                 study = self._study(prune_below)
                 self._recover(study)
                 (self.folder / "trials").mkdir(exist_ok=True)
-                workers = workers_for(self.ray_address)
+                workers = workers_for(self.ray_address, self.folder)
                 log.info("search %s: space %s, %d trials, --max-drop %g points at %.0f%% confidence, "
                          "objective %s, %s", self.name, self.space.origin, self.settings.trials,
                          self.settings.max_drop, 100 * self.settings.confidence, self._objective_words(),
                          workers.where)
+                feed = TrialFeed(self, study, base_path, prune_below, started)
                 try:
-                    self._loop(study, workers, base_path, prune_below, started)
+                    workers.run(feed)
                 finally:
                     workers.close()
+                self.notes += feed.notes()
                 done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
                 decision = self._decide(study, done)
             if study is not None:
@@ -253,49 +255,12 @@ class Search:
             return f"lifetime energy at {self.settings.inferences:.3g} inferences"
         return "energy per inference (paired with the baseline)"
 
-    def _loop(self, study, workers, base_path: Path, prune_below: float | None, started: float) -> None:
-        running: dict[Any, Any] = {}
-        duplicates = 0
-        timeout = self.settings.timeout_s
-        while True:
-            counted = _counted(study)
-            if counted >= self.settings.trials and not running:
-                break
-            out_of_time = timeout is not None and time.perf_counter() - started > timeout
-            if out_of_time and not running:
-                self.notes.append(f"stopped by --timeout after {counted} trial(s)")
-                break
-            while (not out_of_time and len(running) < workers.slots
-                   and counted + len(running) < self.settings.trials and duplicates < MAX_DUPLICATES_IN_A_ROW):
-                trial = study.ask()
-                recipe = self.space.sample(trial, f"{self.name}-t{trial.number:03d}")
-                key = recipe_key(recipe)
-                trial.set_user_attr("key", key)
-                path = self.folder / "trials" / f"t{trial.number:03d}.yaml"
-                path.write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
-                earlier = _finished_with_key(study, key)
-                if earlier is not None:  # the same recipe: its result, not a second run
-                    duplicates += 1
-                    trial.set_user_attr("duplicate_of", earlier.number)
-                    for k in ("outcome", "constraint"):
-                        if k in earlier.user_attrs:
-                            trial.set_user_attr(k, earlier.user_attrs[k])
-                    study.tell(trial, earlier.values)
-                    continue
-                duplicates = 0
-                job = TrialJob(str(self.wb.workdir), self.name, trial.number, trial._trial_id, str(path),
-                               self.wb.device_option, self.wb.country, self.wb.region, self.settings.max_drop,
-                               self.settings.confidence, self.settings.seed, self.storage, prune_below, str(base_path))
-                running[workers.submit(job.to_dict())] = trial
-            if not running:
-                if duplicates >= MAX_DUPLICATES_IN_A_ROW:
-                    self.notes.append(f"the space is exhausted: {duplicates} trials in a row asked for recipes "
-                                      "already run")
-                break
-            handle, outcome = workers.wait_one(list(running))
-            trial = running.pop(handle)
-            self._tell(study, trial, outcome)
-            self._progress(study, len(running), started)
+    def _job_for(self, trial, base_path: Path, prune_below: float | None) -> dict:
+        """What a worker needs to run ``trial``: an ordinary recipe run plus the search's judging settings."""
+        return TrialJob(str(self.wb.workdir), self.name, trial.number, trial._trial_id,
+                        str(self.folder / "trials" / f"t{trial.number:03d}.yaml"), self.wb.device_option,
+                        self.wb.country, self.wb.region, self.settings.max_drop, self.settings.confidence,
+                        self.settings.seed, self.storage, prune_below, str(base_path)).to_dict()
 
     def _tell(self, study, trial, outcome: dict) -> None:
         from optuna.trial import TrialState
@@ -429,6 +394,79 @@ class Search:
                "metrics": record.metrics, "primary": record.primary_value,
                "energy_ratio": record.paired.energy_ratio if record.paired else None}
         atomic_write_json(path, out)
+        return out
+
+
+class TrialFeed:
+    """The search loop's two halves, for whoever drives it: the next trial to run, and a finished trial's outcome.
+
+    In-process, a loop runs one trial after another; under Ray, Ray Tune asks for trials as the
+    cluster has room (:class:`green.search.workers.RayTune`). Either way the Optuna study stays
+    here, with the driver: it asks, skips recipes an earlier trial already ran (their result is
+    told again, not rerun), and tells.
+    """
+
+    def __init__(self, search: Search, study: Any, base_path: Path, prune_below: float | None,
+                 started: float) -> None:
+        self.search, self.study, self.base_path, self.prune_below, self.started = (
+            search, study, base_path, prune_below, started)
+        self.running: dict[int, Any] = {}
+        self.duplicates = 0
+        self._timed_out = False
+
+    def _out_of_time(self) -> bool:
+        timeout = self.search.settings.timeout_s
+        self._timed_out = self._timed_out or (timeout is not None and time.perf_counter() - self.started > timeout)
+        return self._timed_out
+
+    def exhausted(self) -> bool:
+        return self.duplicates >= MAX_DUPLICATES_IN_A_ROW
+
+    def next_job(self) -> dict | None:
+        """The next trial's job, or None when no trial should start now (the count is reached, time is up,
+        the space is exhausted): ``finished()`` says whether one may start later."""
+        search, study = self.search, self.study
+        while (not self._out_of_time() and not self.exhausted()
+               and _counted(study) + len(self.running) < search.settings.trials):
+            trial = study.ask()
+            recipe = search.space.sample(trial, f"{search.name}-t{trial.number:03d}")
+            key = recipe_key(recipe)
+            trial.set_user_attr("key", key)
+            path = search.folder / "trials" / f"t{trial.number:03d}.yaml"
+            path.write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
+            earlier = _finished_with_key(study, key)
+            if earlier is not None:  # the same recipe: its result, not a second run
+                self.duplicates += 1
+                trial.set_user_attr("duplicate_of", earlier.number)
+                for k in ("outcome", "constraint"):
+                    if k in earlier.user_attrs:
+                        trial.set_user_attr(k, earlier.user_attrs[k])
+                study.tell(trial, earlier.values)
+                continue
+            self.duplicates = 0
+            self.running[trial.number] = trial
+            return search._job_for(trial, self.base_path, self.prune_below)
+        return None
+
+    def finish(self, number: int, outcome: dict) -> None:
+        """Tell the study how trial ``number`` ended, and say where the search stands."""
+        trial = self.running.pop(number)
+        self.search._tell(self.study, trial, outcome)
+        self.search._progress(self.study, len(self.running), self.started)
+
+    def finished(self) -> bool:
+        """Nothing runs and nothing more will start: the count is reached, time is up or the space is exhausted."""
+        if self.running:
+            return False
+        return (_counted(self.study) >= self.search.settings.trials or self._out_of_time() or self.exhausted())
+
+    def notes(self) -> list[str]:
+        out = []
+        counted = _counted(self.study)
+        if self._timed_out and counted < self.search.settings.trials:
+            out.append(f"stopped by --timeout after {counted} trial(s)")
+        if self.exhausted():
+            out.append(f"the space is exhausted: {self.duplicates} trials in a row asked for recipes already run")
         return out
 
 

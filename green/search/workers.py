@@ -1,15 +1,19 @@
-"""Where trials run: in this process, one after another (the default), or as tasks on a Ray cluster.
+"""Where trials run: in this process, one after another (the default), or as Ray Tune trials on a cluster.
 
-Both take a trial job (a dict) and hand back its outcome dict; the Optuna study stays with
-the driver, which asks and tells. Under Ray each trial runs on whichever node has a free
-slot, with that node's hardware, and :func:`green.search.trial.measuring_alone` keeps two
-trials from measuring on one node at once. The workdir (and the study's SQLite file) must
-be on a filesystem every node sees: a local Ray, or a shared mount.
+Both drive the same :class:`green.search.study.TrialFeed`: the Optuna study (and its sampler)
+stays with the driver, which asks and tells; only the trials travel. Under Ray each trial is a
+Ray Tune trial on whichever node has room, with that node's hardware, and
+:func:`green.search.trial.measuring_alone` keeps two trials from measuring on one node at once
+(training may overlap). The workdir (and the study's SQLite file) must be on a filesystem every
+node sees: a local Ray, or a shared mount.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import time
+from pathlib import Path
 from typing import Any, Protocol
 
 from green.errors import GreenError
@@ -17,14 +21,11 @@ from green.search.trial import environment_for_workers, run_trial
 
 
 class Workers(Protocol):
-    """Runs trial jobs; ``slots`` says how many may run at once."""
+    """Runs a search's trials until its feed has none left."""
 
-    slots: int
     where: str
 
-    def submit(self, job: dict) -> Any: ...
-
-    def wait_one(self, handles: list[Any]) -> tuple[Any, dict]: ...
+    def run(self, feed: Any) -> None: ...
 
     def close(self) -> None: ...
 
@@ -32,36 +33,42 @@ class Workers(Protocol):
 class InProcess:
     """One trial at a time, in this process: nothing to install, Ctrl-C stops it at once."""
 
-    slots = 1
     where = "in-process"
 
-    def __init__(self) -> None:
-        self._done: dict[int, dict] = {}
-
-    def submit(self, job: dict) -> Any:
-        handle = job["number"]
-        self._done[handle] = run_trial(job)
-        return handle
-
-    def wait_one(self, handles: list[Any]) -> tuple[Any, dict]:
-        handle = handles[0]
-        return handle, self._done.pop(handle)
+    def run(self, feed: Any) -> None:
+        while (job := feed.next_job()) is not None:
+            feed.finish(job["number"], run_trial(job))
 
     def close(self) -> None:
         pass
 
 
-class RayWorkers:
-    """Trials as Ray tasks, one CPU slot-set each (``cpus_per_trial``), as many at once as the cluster holds."""
+def tune_trainable(config: dict) -> None:
+    """A Ray Tune function trainable: one green trial, its outcome reported as one JSON result."""
+    from ray import tune
 
-    def __init__(self, address: str, cpus_per_trial: int = 1) -> None:
+    tune.report({"outcome": json.dumps(run_trial(config["job"]))})
+
+
+def tune_trial_name(trial: Any) -> str:
+    """A Tune trial is named after the search trial it runs (``t003``), not after its whole config."""
+    return f"t{trial.config['job']['number']:03d}"
+
+
+class RayTune:
+    """Trials as Ray Tune trials (``cpus_per_trial`` CPUs each, as many at once as the cluster holds),
+    suggested by the search's own Optuna study through a Tune ``Searcher``."""
+
+    def __init__(self, address: str, folder: Path, cpus_per_trial: int = 1) -> None:
         try:
             import ray
+            from ray import tune  # noqa: F401 - Ray without its Tune extra cannot run a search
         except ImportError as exc:
-            raise GreenError("--ray-address needs Ray, which is not installed",
+            raise GreenError(f"--ray-address needs Ray Tune, which does not import here ({exc})",
                              'pip install "green[ray]", or drop --ray-address to search in-process') from exc
         self._ray = ray
-        env = {"env_vars": environment_for_workers()}
+        # Trials read and write absolute paths; Tune's own folder per trial is not where they work.
+        env = {"env_vars": environment_for_workers() | {"RAY_CHDIR_TO_TRIAL_DIR": "0"}}
         try:
             if address == "local":  # a Ray of this machine's CPUs, started (and stopped) by this search
                 ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, runtime_env=env,
@@ -74,23 +81,62 @@ class RayWorkers:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.cpus_per_trial = max(1, min(cpus_per_trial, cpus))
         self.slots = max(1, cpus // self.cpus_per_trial)
+        self.folder = folder
         nodes = [n for n in ray.nodes() if n.get("Alive")]
-        self.where = f"Ray at {address} ({len(nodes)} node(s), {cpus} CPUs, {self.slots} trial(s) at once)"
-        self._remote = ray.remote(run_trial).options(num_cpus=self.cpus_per_trial, max_retries=0)
+        self.where = (f"Ray at {address} ({len(nodes)} node(s), {cpus} CPUs, {self.slots} Ray Tune trial(s) "
+                      "at once)")
 
-    def submit(self, job: dict) -> Any:
-        return self._remote.remote(job)
+    def run(self, feed: Any) -> None:
+        from ray import tune
 
-    def wait_one(self, handles: list[Any]) -> tuple[Any, dict]:
-        ready, _ = self._ray.wait(handles, num_returns=1)
-        try:
-            return ready[0], self._ray.get(ready[0])
-        except self._ray.exceptions.RayError as exc:  # the worker died (killed, out of memory)
-            return ready[0], {"error": f"Ray worker failed: {str(exc).splitlines()[0][:300]}"}
+        tuner = tune.Tuner(
+            tune.with_resources(tune_trainable, {"cpu": self.cpus_per_trial}),
+            tune_config=tune.TuneConfig(search_alg=_feed_searcher(feed), num_samples=-1,
+                                        max_concurrent_trials=self.slots, trial_name_creator=tune_trial_name,
+                                        trial_dirname_creator=tune_trial_name),
+            run_config=tune.RunConfig(name=time.strftime("tune-%Y%m%d-%H%M%S"), storage_path=str(self.folder / "ray"),
+                                      verbose=0, failure_config=tune.FailureConfig(max_failures=0)),
+        )
+        tuner.fit()
+        if not feed.finished():  # Tune stops on Ctrl-C without raising: the search did not end, it was stopped
+            raise KeyboardInterrupt
 
     def close(self) -> None:
         self._ray.shutdown()
 
 
-def workers_for(ray_address: str | None, cpus_per_trial: int = 1) -> Workers:
-    return RayWorkers(ray_address, cpus_per_trial) if ray_address else InProcess()
+def _feed_searcher(feed: Any) -> Any:
+    """Ray Tune's ``Searcher`` over the feed: suggestions come from the search's Optuna study, outcomes go back to it.
+
+    Defined when called: Ray is an optional extra, and the class must derive from Tune's.
+    """
+    from ray.tune.search import Searcher
+
+    class FeedSearcher(Searcher):
+        def __init__(self) -> None:
+            super().__init__()
+            self.by_tune_id: dict[str, int] = {}
+
+        def suggest(self, trial_id: str) -> dict | str | None:  # type: ignore[override] - Tune documents FINISHED
+            job = feed.next_job()
+            if job is None:  # None: ask again later (trials still running may fail and need replacing)
+                return Searcher.FINISHED if feed.finished() else None
+            self.by_tune_id[trial_id] = job["number"]
+            return {"job": job}
+
+        def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+            number = self.by_tune_id.pop(trial_id, None)
+            if number is None:
+                return
+            if result and "outcome" in result:
+                outcome = json.loads(result["outcome"])
+            else:
+                outcome = {"error": "the Ray Tune trial ended without an outcome (its worker failed; see the "
+                                    "trial's log under the search folder's ray/)"}
+            feed.finish(number, outcome)
+
+    return FeedSearcher()
+
+
+def workers_for(ray_address: str | None, folder: Path, cpus_per_trial: int = 1) -> Workers:
+    return RayTune(ray_address, folder, cpus_per_trial) if ray_address else InProcess()
