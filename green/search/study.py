@@ -101,6 +101,20 @@ def constraints(trial: Any) -> list[float]:
     return list(trial.user_attrs.get("constraint", [0.0]))
 
 
+def _per_trial_constraints() -> bool:
+    """Optuna 5 reads constraints set on each trial (``Trial.set_constraint``) and deprecates ``constraints_func``."""
+    import optuna
+
+    return hasattr(optuna.trial.Trial, "set_constraint")
+
+
+def set_constraint(trial: Any, value: float) -> None:
+    """The trial's constraint (its drop's bound less the budget), where both Optuna 4 and 5 find it."""
+    trial.set_user_attr("constraint", [value])
+    if _per_trial_constraints():
+        trial.set_constraint("max_drop", value)
+
+
 def recipe_key(recipe: dict) -> str:
     """Two trials with the same steps and settings are the same recipe, whatever they are called."""
     body = json.dumps({"steps": recipe.get("steps"), "evaluate": recipe.get("evaluate")}, sort_keys=True)
@@ -173,7 +187,8 @@ class Search:
         directions: list[Any] = ["minimize", "minimize"] if self.settings.multi else ["minimize"]
         existing = _count_finished(self.storage, self.name)
         # A resumed search draws new numbers: the seed alone would replay its first random trials.
-        sampler = optuna.samplers.TPESampler(seed=self.settings.seed + existing, constraints_func=constraints,
+        sampler = optuna.samplers.TPESampler(seed=self.settings.seed + existing,
+                                             constraints_func=None if _per_trial_constraints() else constraints,
                                              n_startup_trials=min(8, max(2, self.settings.trials // 3)))
         pruner = (optuna.pruners.ThresholdPruner(lower=prune_below, n_warmup_steps=1)
                   if prune_below is not None else optuna.pruners.NopPruner())
@@ -277,7 +292,7 @@ class Search:
             log.warning("search %s: trial %d failed: %s", self.name, trial.number, outcome["error"])
             return
         trial.set_user_attr("outcome", outcome)
-        trial.set_user_attr("constraint", [outcome["bound"] - self.settings.max_drop])
+        set_constraint(trial, outcome["bound"] - self.settings.max_drop)
         study.tell(trial, self._values(outcome))
 
     def _values(self, outcome: dict) -> list[float]:
@@ -438,9 +453,10 @@ class TrialFeed:
             if earlier is not None:  # the same recipe: its result, not a second run
                 self.duplicates += 1
                 trial.set_user_attr("duplicate_of", earlier.number)
-                for k in ("outcome", "constraint"):
-                    if k in earlier.user_attrs:
-                        trial.set_user_attr(k, earlier.user_attrs[k])
+                if "outcome" in earlier.user_attrs:
+                    trial.set_user_attr("outcome", earlier.user_attrs["outcome"])
+                if "constraint" in earlier.user_attrs:
+                    set_constraint(trial, earlier.user_attrs["constraint"][0])
                 study.tell(trial, earlier.values)
                 continue
             self.duplicates = 0
