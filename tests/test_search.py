@@ -298,6 +298,30 @@ def test_kill_9_mid_search_resumes_without_rerunning_finished_trials(workdir):
         assert runs_after[n] == runs_before[n]
 
 
+def test_a_search_stopped_by_ctrl_c_keeps_the_energy_it_spent(workdir, monkeypatch):
+    from green.search import workers
+    from green.search.study import Search, SearchSettings
+    from green.workbench import Workbench
+
+    real, calls = workers.run_trial, []
+
+    def stop_at_the_second(job):
+        calls.append(job["number"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(job)
+
+    monkeypatch.setattr(workers, "run_trial", stop_at_the_second)
+    wb = Workbench(workdir, device="cpu")
+    search = Search(wb, SearchSettings(space=str(workdir.parent / "tiny.yaml"), trials=3, max_drop=50), "cpu")
+    with pytest.raises(KeyboardInterrupt):
+        search.run()
+    study = _study(workdir / "search" / "tiny")
+    (window,) = study.user_attrs["spent"]  # this invocation's window, kept though it was interrupted
+    assert window["where"] == "driver" and window["seconds"] > 0 and window["joules"] > 0
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "RUNNING"]  # the next run resumes the second
+
+
 def test_lifetime_objective_adds_the_energy_of_making(workdir):
     space = workdir.parent / "tiny.yaml"
     res = run_green("search", "--space", str(space), "--trials", "1", "--max-drop", "50", "--frontier", "1",

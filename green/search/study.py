@@ -224,30 +224,33 @@ class Search:
             study = None
             # One energy window over this invocation (trials, re-measurement, the test evaluation), kept in the
             # study so a resumed search adds to it. Under Ray the trials' windows run on their nodes and are
-            # added from their outcomes; in-process they are inside this window.
-            with meter.window(f"search {self.name}") as spent:
-                base_path, baseline = self._baseline_quality()
-                task = wb.task()
-                margin = (self.settings.max_drop + PRUNE_MARGIN_POINTS) / 100
-                prune_below = baseline.primary(task) - margin if task.higher_is_better else None
-                study = self._study(prune_below)
-                self._recover(study)
-                (self.folder / "trials").mkdir(exist_ok=True)
-                workers = workers_for(self.ray_address, self.folder)
-                log.info("search %s: space %s, %d trials, --max-drop %g points at %.0f%% confidence, "
-                         "objective %s, %s", self.name, self.space.origin, self.settings.trials,
-                         self.settings.max_drop, 100 * self.settings.confidence, self._objective_words(),
-                         workers.where)
-                feed = TrialFeed(self, study, base_path, prune_below, started)
-                try:
-                    workers.run(feed)
-                finally:
-                    workers.close()
-                self.notes += feed.notes()
-                done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-                decision = self._decide(study, done)
-            if study is not None:
-                self._add_spent(study, spent, remote=self.ray_address is not None)
+            # added from their outcomes; in-process they are inside this window. A search stopped by Ctrl-C
+            # or SIGTERM keeps this invocation's energy all the same (only kill -9 loses it).
+            try:
+                with meter.window(f"search {self.name}") as spent:
+                    base_path, baseline = self._baseline_quality()
+                    task = wb.task()
+                    margin = (self.settings.max_drop + PRUNE_MARGIN_POINTS) / 100
+                    prune_below = baseline.primary(task) - margin if task.higher_is_better else None
+                    study = self._study(prune_below)
+                    self._recover(study)
+                    (self.folder / "trials").mkdir(exist_ok=True)
+                    workers = workers_for(self.ray_address, self.folder)
+                    log.info("search %s: space %s, %d trials, --max-drop %g points at %.0f%% confidence, "
+                             "objective %s, %s", self.name, self.space.origin, self.settings.trials,
+                             self.settings.max_drop, 100 * self.settings.confidence, self._objective_words(),
+                             workers.where)
+                    feed = TrialFeed(self, study, base_path, prune_below, started)
+                    try:
+                        workers.run(feed)
+                    finally:
+                        workers.close()
+                    self.notes += feed.notes()
+                    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+                    decision = self._decide(study, done)
+            finally:
+                if study is not None:
+                    self._add_spent(study, spent, remote=self.ray_address is not None)
             summary = self._write(study, done, decision, time.perf_counter() - started)
         return SearchResult(self.folder, summary, self.notes)
 
