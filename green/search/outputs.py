@@ -155,12 +155,12 @@ def write_outputs(search: Any, study: Any, frontier: list, remeasured: dict[int,
         (folder / "best.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
         best = {"trial": choice, "recipe": short_recipe(recipe), "file": str(folder / "best.yaml"),
                 "validation": remeasured.get(choice), "test": test}
-        costs = next(f for f in frontier_out if f["trial"] == choice).get("lifetime")
-        if costs and costs["pays_back"] is False:
+        life = next(f for f in frontier_out if f["trial"] == choice).get("lifetime")
+        if life and life["pays_back"] is False:
             search.notes.append(
-                f"at {s.inferences:.3g} inferences no candidate pays back: the choice costs {costs['total_j']:.3g} J "
-                f"(making {costs['make_j']:.3g} J, its share of the search {costs['search_share_j']:.3g} J, serving "
-                f"{costs['use_j']:.3g} J) against {costs['baseline_j']:.3g} J for serving the baseline")
+                f"at {s.inferences:.3g} inferences no measured candidate pays back: the choice costs {life['total_j']:.3g} J "
+                f"(making {life['make_j']:.3g} J, its share of the search {life['search_share_j']:.3g} J, serving "
+                f"{life['use_j']:.3g} J) against {life['baseline_j']:.3g} J for serving the baseline")
     summary = {
         "name": search.name, "space": search.space.origin, "settings": {k: v for k, v in vars(s).items()},
         "objective": search._objective_words(), "trials": len(rows),

@@ -117,7 +117,8 @@ def _feed_searcher(feed: Any) -> Any:
             super().__init__()
             self.by_tune_id: dict[str, int] = {}
 
-        def suggest(self, trial_id: str) -> dict | str | None:  # type: ignore[override] - Tune documents FINISHED
+        # Tune's own annotation omits the FINISHED string its docs tell searchers to return.
+        def suggest(self, trial_id: str) -> dict | str | None:  # type: ignore[override]
             job = feed.next_job()
             if job is None:  # None: ask again later (trials still running may fail and need replacing)
                 return Searcher.FINISHED if feed.finished() else None
