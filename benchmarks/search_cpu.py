@@ -81,6 +81,8 @@ def main() -> None:
     if args.data in PACKAGED_DATA:
         path, columns, data_what = packaged_data(args.data, wb.workdir / "data")
         data_arg = str(path)
+    elif args.data != "embedded" and Path(args.data).exists():
+        data_arg = str(Path(args.data).resolve())  # as green train stores it
     if not wb.has_baseline():
         print(f"green train{' --quick' if args.quick else ''} --data {data_arg} (no baseline in {wb.workdir} yet)",
               flush=True)

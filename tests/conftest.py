@@ -20,11 +20,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def _tiny_bert(out: Path, hidden: int, intermediate: int) -> Path:
+    import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     from green.models import embedded_model_path
-
-    import torch
 
     torch.manual_seed(0)
     config = BertConfig(vocab_size=30522, hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from test_measure import CpuTimeBackend, SpinRunner, rows, settings
 
 from green.evaluate import band as band_mod
 from green.evaluate.band import CCF_MEMORY_W_PER_GB, CCF_VCPU_MAX_W, cpu_energy_band
 from green.evaluate.bench import measure_energy
 from green.evaluate.contention import process_cpu_seconds
 from green.evaluate.energy import EnergyMeter
-from test_measure import CpuTimeBackend, SpinRunner, rows, settings
 
 # codecarbon's coefficients on the 2-core EPYC VM of issue 20: 8 W TDP + 20 W RAM, 2 CPUs, 23 GB.
 COEFFICIENTS = {"tdp_w": 8.0, "ram_w": 20.0, "cpus": 2, "cpu_mode": "constant"}
@@ -55,10 +55,11 @@ def test_measured_energy_block_carries_the_band_and_keeps_the_central_figure(mon
 
 
 def test_report_shows_the_band_beside_the_central_estimate(tmp_path):
+    from test_report import cpu_workdir_records
+
     from green.report import summarize
     from green.report.html import page
     from green.report.render import build_report
-    from test_report import cpu_workdir_records
 
     recs = cpu_workdir_records()
     band = cpu_energy_band(0.126, COEFFICIENTS, 23.0)

@@ -5,8 +5,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import run_green
+
 from green.report import ENTRY_KEYS
 
 

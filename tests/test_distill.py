@@ -6,9 +6,9 @@ import torch
 
 from green.artifacts import Artifact, support_roles
 from green.compress import StepContext
-from green.engine import run_step
 from green.compress.distill import DistillConfig, alternate, build_student
 from green.compress.prune import PruneConfig
+from green.engine import run_step
 from green.runtime.pytorch import load_pretrained
 from green.tasks import DataSpec, TaskData, get_task
 from green.training.distill import kl_to_teacher, teacher_outputs

@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
-from green.evaluate.flops import efficiency, flops_at, floor_j_per_flop
+from green.evaluate.flops import efficiency, floor_j_per_flop, flops_at
 from green.tasks import get_task
 
 TEXT = get_task("text-classification")

@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import run_green
+
 from green.errors import GreenError
 
 

@@ -3,11 +3,11 @@
 import json
 
 import pytest
+from test_report import _render, cpu_run, cpu_workdir_records
 
 from green.machine import MachineInfo, _kernel_flags, machine_info, parse_cpuinfo
 from green.records import read_record, write_record
 from green.report import summarize
-from test_report import _render, cpu_run, cpu_workdir_records
 
 # First processors of /proc/cpuinfo as three EPYC/Xeon generations print them (flags shortened).
 ZEN3 = ("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n"

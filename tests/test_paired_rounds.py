@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from test_measure import CpuTimeBackend, settings
 
 import green.evaluate.paired as paired_mod
 from green.batching import Encoded
@@ -17,7 +18,6 @@ from green.evaluate.bench import prepare_workload
 from green.evaluate.energy import EnergyMeter
 from green.evaluate.paired import measure_paired
 from green.runtime.base import Runner
-from test_measure import CpuTimeBackend, settings
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -6,10 +6,10 @@ import torch
 
 from green.artifacts import Artifact, support_roles
 from green.compress import StepContext
-from green.engine import run_step
 from green.compress.export import ExportConfig
 from green.compress.prune import PruneConfig, choose, encoder_layers, prune_model
 from green.compress.sparsify import SparsifyConfig, sparsify_model, target_linears
+from green.engine import run_step
 from green.errors import GreenError
 from green.evaluate.flops import flops_at
 from green.runtime import RuntimeOptions, open_runner

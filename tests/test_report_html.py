@@ -17,12 +17,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-
 from chromium import Chromium, find_chromium
+from test_report import TASK, cpu_run, cpu_workdir_records, record
+
 from green.records import write_record
 from green.report import build_report, summarize
 from green.report.html import page
-from test_report import TASK, cpu_run, cpu_workdir_records, record
 
 
 class Dom(HTMLParser):

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
+from test_workdir import run_cli
 
 from green.errors import GreenError
-from test_workdir import run_cli
 
 
 def run_cli_out(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
@@ -112,8 +112,9 @@ EVIL = "<img src=x onerror=alert(1)>"
 
 
 def evil_records_dir(tmp_path: Path) -> Path:
-    from green.records import write_record
     from test_report import record
+
+    from green.records import write_record
 
     recs = tmp_path / "w" / "records"
     task = {"name": "t" + EVIL, "primary_metric": "accuracy", "higher_is_better": True, "inference_unit": EVIL,
@@ -177,9 +178,9 @@ INJECT = "[bold red]loud[/bold red]\x1b]0;TITLE\x07\x1b[2J\x9b31m"
 
 
 def test_record_strings_print_as_themselves(tmp_path, monkeypatch, capsys):
-    from green.records import write_record
     from test_report import record
 
+    from green.records import write_record
     from green.safetext import printable
 
     assert printable("a\x1b]0;T\x07b\x1b[2Jc\x00d\te") == "abcd e"
@@ -201,8 +202,9 @@ HUGE_INT = "1" * 5000
 
 
 def good_workdir(tmp_path: Path) -> Path:
-    from green.records import write_record
     from test_report import record
+
+    from green.records import write_record
 
     w = tmp_path / "w"
     for name, acc, mj in (("baseline", 0.8, 10.0), ("int8", 0.79, 4.0)):
@@ -267,9 +269,7 @@ def test_an_impossible_energy_is_skipped_and_the_report_still_made(tmp_path, mon
 
 
 def test_the_chart_skips_a_point_it_cannot_place_on_a_log_axis():
-    from green.report import view
-
-    from green.report import Entry
+    from green.report import Entry, view
 
     ok = Entry(recipe="ok", energy_per_inference_j=0.01, quality=0.8)
     bad = [ok.model_copy(update={"energy_per_inference_j": -0.17}), ok.model_copy(update={"quality": float("nan")})]
@@ -401,9 +401,10 @@ def test_an_artifact_of_the_other_task_is_refused_before_measuring(tmp_path, mon
 
 
 def test_report_keeps_the_workdirs_task_and_notes_the_others(tmp_path):
+    from test_report import record
+
     from green.records import write_record
     from green.report import build_report
-    from test_report import record
 
     w = good_workdir(tmp_path)
     write_record(w / "records", record("s-int8", 0.3, 4.0, 600.0, "2026-01-01T00:02:00", metric="rougeL",

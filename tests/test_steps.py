@@ -9,9 +9,9 @@ from green.artifacts import Artifact, support_roles
 from green.batching import encode, sorted_batches
 from green.compress import StepContext
 from green.compress.bnb import BnbConfig, refuse_unblockable_layers
-from green.engine import run_step
 from green.compress.export import ExportConfig, fused_op_counts
 from green.compress.quantize import QuantizeConfig
+from green.engine import run_step
 from green.errors import GreenError
 from green.evaluate.placement import audit_placement, summarize_profile
 from green.runtime.ort import OrtRunner

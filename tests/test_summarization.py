@@ -173,10 +173,9 @@ def exported(tmp_path_factory, tiny_bart_dir, task):
     """The tiny BART as a baseline artifact, exported (KV cache) and then quantized (every part)."""
     from green.artifacts import Artifact, support_roles
     from green.compress import StepContext
-    from green.engine import run_step
     from green.compress.export import ExportConfig
     from green.compress.quantize import QuantizeConfig
-    from green.workbench import Workbench
+    from green.engine import run_step
 
     root = tmp_path_factory.mktemp("exp")
     base = Artifact(path=tiny_bart_dir, format="torch", task="summarization", step="train",
@@ -309,10 +308,9 @@ def pruned(tmp_path_factory, tiny_bart_dir, task, pairs_jsonl):
     """The tiny BART with half its heads and FFN channels pruned in both stacks (Taylor scores), then exported."""
     from green.artifacts import Artifact, support_roles
     from green.compress import StepContext
-    from green.engine import run_step
     from green.compress.export import ExportConfig
     from green.compress.prune import PruneConfig
-    from green.workbench import Workbench
+    from green.engine import run_step
 
     data = task.load_data(DataSpec(str(pairs_jsonl), {"text": "article", "summary": "abstract"}, 42))
     base = Artifact(path=tiny_bart_dir, format="torch", task="summarization", step="train",
@@ -372,8 +370,8 @@ def test_pruned_bart_exports_its_smaller_kv_cache_and_generates_as_pytorch(prune
 def test_prune_of_an_encoder_decoder_takes_one_head_ratio(tiny_bart_dir, task, pairs_jsonl, tmp_path):
     from green.artifacts import Artifact, support_roles
     from green.compress import StepContext
-    from green.engine import run_step
     from green.compress.prune import PruneConfig
+    from green.engine import run_step
 
     data = task.load_data(DataSpec(str(pairs_jsonl), {"text": "article", "summary": "abstract"}, 42))
     base = Artifact(path=tiny_bart_dir, format="torch", task="summarization", step="train",
@@ -388,11 +386,10 @@ def test_fp16_export_of_every_part_runs_on_the_cpu_provider(exported, tiny_bart_
     import onnx
 
     from green.compress import StepContext
-    from green.engine import run_step
     from green.compress.export import ExportConfig
+    from green.engine import run_step
     from green.models import load_tokenizer
     from green.runtime import open_runner
-    from green.workbench import Workbench
 
     config = ExportConfig(optimize=True, optimization_level=0, for_gpu=True, fp16=True)
     art = run_step(exported["torch"], config, StepContext(out_dir=tmp_path, device="cpu", task=task))

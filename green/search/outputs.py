@@ -79,25 +79,30 @@ def trial_rows(study: Any, folder: Path) -> list[dict]:
 
 
 def lifetime_costs(make_j: float, per_inference_j: float, reference_per_inference_j: float | None,
-                   inferences: float, search_j: float, trials: int) -> dict:
+                   inferences: float, search_j: float, trials: int, estimate: bool = False) -> dict:
     """A candidate's energy over its life, beside the baseline's.
 
     Making it is every one of its steps (as if run from scratch: what rerunning ``best.yaml`` in an
     empty workdir costs) plus its share of the search: the search's whole energy, trials and
     re-measurement included, split evenly over the trials it ran. The share is the same for every
     candidate of one search, so it never changes which one wins; it decides whether any of them
-    pays back against serving the baseline, and after how many inferences.
+    pays back against serving the baseline, and after how many inferences. A user who deploys one
+    model paid for the whole search: ``payback_with_whole_search_inferences`` counts all of it (an
+    upper bound: the candidate's own steps, when this search made them, are in both terms).
     """
     share = search_j / max(1, trials)
     use = inferences * per_inference_j
     total = make_j + share + use
-    out: dict[str, Any] = {"inferences": inferences, "make_j": make_j, "search_share_j": share, "use_j": use,
-                           "total_j": total, "baseline_j": None, "pays_back": None, "payback_inferences": None}
-    if reference_per_inference_j:
+    out: dict[str, Any] = {"inferences": inferences, "make_j": make_j, "search_share_j": share, "search_j": search_j,
+                           "use_j": use, "total_j": total, "baseline_j": None, "pays_back": None,
+                           "payback_inferences": None, "payback_with_whole_search_inferences": None,
+                           "estimate": estimate}
+    if reference_per_inference_j is not None and reference_per_inference_j > 0:
         saved = reference_per_inference_j - per_inference_j
         out |= {"baseline_j": inferences * reference_per_inference_j,
                 "pays_back": total < inferences * reference_per_inference_j,
-                "payback_inferences": (make_j + share) / saved if saved > 0 else None}
+                "payback_inferences": (make_j + share) / saved if saved > 0 else None,
+                "payback_with_whole_search_inferences": (make_j + search_j) / saved if saved > 0 else None}
     return out
 
 
@@ -136,10 +141,11 @@ def write_outputs(search: Any, study: Any, frontier: list, remeasured: dict[int,
         recipe = _recipe_of_trial(folder, t.number)
         (front_dir / f"t{t.number:03d}.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
         o = t.user_attrs["outcome"]
-        m = remeasured.get(t.number) or {}
-        reference = m.get("reference_per_inference_j") or o.get("reference_per_inference_j")
-        costs = lifetime_costs(o["make_j"], m.get("per_inference_j") or o["per_inference_j"], reference,
-                               s.inferences, energy_j, judged)
+        m = remeasured.get(t.number)
+        # Per inference and its reference from one paired measurement: the re-measurement where there is one.
+        src = m if m is not None and m.get("reference_per_inference_j") is not None else o
+        costs = lifetime_costs(o["make_j"], src["per_inference_j"], src.get("reference_per_inference_j"),
+                               s.inferences, energy_j, judged, estimate)
         frontier_out.append({"trial": t.number, "recipe": short_recipe(recipe), "drop": o["drop"], "bound": o["bound"],
                              "value": t.values[0], "energy_ratio": o["energy_ratio"], "make_j": o["make_j"],
                              "per_inference_j": o["per_inference_j"], "run": o["run"],
@@ -156,7 +162,8 @@ def write_outputs(search: Any, study: Any, frontier: list, remeasured: dict[int,
         best = {"trial": choice, "recipe": short_recipe(recipe), "file": str(folder / "best.yaml"),
                 "validation": remeasured.get(choice), "test": test}
         life = next(f for f in frontier_out if f["trial"] == choice).get("lifetime")
-        if life and life["pays_back"] is False:
+        measured = [f["lifetime"] for f in frontier_out if f.get("lifetime") and f["trial"] in remeasured]
+        if life and measured and not any(c["pays_back"] for c in measured):
             search.notes.append(
                 f"at {s.inferences:.3g} inferences no measured candidate pays back: the choice costs {life['total_j']:.3g} J "
                 f"(making {life['make_j']:.3g} J, its share of the search {life['search_share_j']:.3g} J, serving "

@@ -89,23 +89,30 @@ class RayTune:
     def run(self, feed: Any) -> None:
         from ray import tune
 
+        # green's own Ctrl-C handling stays in force: Tune's handler would swallow the first Ctrl-C (and stay
+        # installed after the run), so a stopped search would go on to choose from what it had.
+        os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+        name = time.strftime("tune-%Y%m%d-%H%M%S")
+        searcher = _feed_searcher(feed, self.folder / "ray" / name)
         tuner = tune.Tuner(
             tune.with_resources(tune_trainable, {"cpu": self.cpus_per_trial}),
-            tune_config=tune.TuneConfig(search_alg=_feed_searcher(feed), num_samples=-1,
-                                        max_concurrent_trials=self.slots, trial_name_creator=tune_trial_name,
-                                        trial_dirname_creator=tune_trial_name),
-            run_config=tune.RunConfig(name=time.strftime("tune-%Y%m%d-%H%M%S"), storage_path=str(self.folder / "ray"),
-                                      verbose=0, failure_config=tune.FailureConfig(max_failures=0)),
+            tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1, max_concurrent_trials=self.slots,
+                                        trial_name_creator=tune_trial_name, trial_dirname_creator=tune_trial_name),
+            run_config=tune.RunConfig(name=name, storage_path=str(self.folder / "ray"), verbose=0,
+                                      failure_config=tune.FailureConfig(max_failures=0)),
         )
         tuner.fit()
-        if not feed.finished():  # Tune stops on Ctrl-C without raising: the search did not end, it was stopped
-            raise KeyboardInterrupt
+        if searcher.failure is not None:  # the driver failed to ask or tell: Tune would have hidden it
+            raise searcher.failure
+        if not feed.finished():
+            raise GreenError("Ray Tune ended the run before the search's trials were done",
+                             "run the same command again: finished trials are kept and the rest resume")
 
     def close(self) -> None:
         self._ray.shutdown()
 
 
-def _feed_searcher(feed: Any) -> Any:
+def _feed_searcher(feed: Any, experiment: Path) -> Any:
     """Ray Tune's ``Searcher`` over the feed: suggestions come from the search's Optuna study, outcomes go back to it.
 
     Defined when called: Ray is an optional extra, and the class must derive from Tune's.
@@ -113,15 +120,32 @@ def _feed_searcher(feed: Any) -> Any:
     from ray.tune.search import Searcher
 
     class FeedSearcher(Searcher):
-        def __init__(self) -> None:
+        def __init__(self, feed: Any, experiment: Path) -> None:
             super().__init__()
+            # Arguments, not closure cells: cloudpickle would carry a closed-over feed with the class.
+            self.feed, self.experiment = feed, experiment
             self.by_tune_id: dict[str, int] = {}
+            #: An exception raised while asking or telling the study. Tune catches what a searcher raises
+            #: (and would then ask forever for a trial the feed still counts as running): it is kept here,
+            #: the run is ended, and RayTune.run raises it.
+            self.failure: BaseException | None = None
+
+        def __getstate__(self) -> dict:
+            # Tune pickles its config (this searcher included) into its experiment folder, for a Tune-level
+            # restore green never uses: the feed (workbench, data, study) stays out of that file.
+            return {}
 
         # Tune's own annotation omits the FINISHED string its docs tell searchers to return.
         def suggest(self, trial_id: str) -> dict | str | None:  # type: ignore[override]
-            job = feed.next_job()
-            if job is None:  # None: ask again later (trials still running may fail and need replacing)
-                return Searcher.FINISHED if feed.finished() else None
+            if self.failure is not None:
+                return Searcher.FINISHED
+            try:
+                job = self.feed.next_job()
+                if job is None:  # None: ask again later (trials still running may fail and need replacing)
+                    return Searcher.FINISHED if self.feed.finished() else None
+            except BaseException as exc:  # noqa: BLE001 - kept and raised after the run (see failure)
+                self.failure = exc
+                return Searcher.FINISHED
             self.by_tune_id[trial_id] = job["number"]
             return {"job": job}
 
@@ -132,11 +156,14 @@ def _feed_searcher(feed: Any) -> Any:
             if result and "outcome" in result:
                 outcome = json.loads(result["outcome"])
             else:
-                outcome = {"error": "the Ray Tune trial ended without an outcome (its worker failed; see the "
-                                    "trial's log under the search folder's ray/)"}
-            feed.finish(number, outcome)
+                outcome = {"error": f"the Ray Tune trial failed before reporting its outcome (its worker died or "
+                                    f"raised): see {self.experiment / f't{number:03d}' / 'error.txt'}"}
+            try:
+                self.feed.finish(number, outcome)
+            except BaseException as exc:  # noqa: BLE001 - kept and raised after the run (see failure)
+                self.failure = self.failure or exc
 
-    return FeedSearcher()
+    return FeedSearcher(feed, experiment)
 
 
 def workers_for(ray_address: str | None, folder: Path, cpus_per_trial: int = 1) -> Workers:
