@@ -73,6 +73,8 @@ def main() -> None:
     ap.add_argument("--text-column", default=None)
     ap.add_argument("--label-column", default=None)
     ap.add_argument("--name", default="", help="a suffix for the results file (e.g. the data set's name)")
+    ap.add_argument("--search-name", default=None,
+                    help="green search --name: a second search in the same workdir (another --max-drop, say)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
 
@@ -91,7 +93,8 @@ def main() -> None:
         raise SystemExit(f"error: {wb.workdir} holds a baseline trained on {wb.task_spec().get('data')}, "
                          f"not {data_arg}; pass an empty --workdir for --data {args.data}")
     t0 = time.perf_counter()
-    result = Search(wb, SearchSettings(space=args.space, trials=args.trials, max_drop=args.max_drop), "cpu").run()
+    result = Search(wb, SearchSettings(space=args.space, trials=args.trials, max_drop=args.max_drop,
+                                       name=args.search_name), "cpu").run()
     search_s = time.perf_counter() - t0
     summary = result.summary
     print(f"search: {search_s / 60:.1f} min, choice t{summary['choice']['trial']:03d} {summary['choice']['recipe']}",
