@@ -272,7 +272,8 @@ def test_kill_9_mid_search_resumes_without_rerunning_finished_trials(workdir):
                 except Exception:  # noqa: BLE001 - the database is being created
                     trials = []
                 finished = {t.number for t in trials if t.state.name == "COMPLETE"}
-                if finished and any(t.state.name == "RUNNING" for t in trials):
+                # Mid-trial: a trial running its recipe (its parameters drawn), not one just asked for.
+                if finished and any(t.state.name == "RUNNING" and t.params for t in trials):
                     break
             time.sleep(0.2)
         assert proc.poll() is None, "the search ended before it could be killed"
